@@ -1,0 +1,17 @@
+"""Errors a user can act on: one line naming the file, the line or field, and what is expected."""
+
+
+class BenchError(Exception):
+    """Bad input. The CLI prints the message on one line and exits with status 2."""
+
+
+class Unavailable(Exception):
+    """A candidate that cannot run here (not installed, not downloaded, no network).
+
+    Reported as `skipped`, never as a crash: `reason` says why, `fix` says how to make it available.
+    """
+
+    def __init__(self, reason: str, fix: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix

@@ -1,0 +1,73 @@
+"""Score a candidate on a task: rank every document for every question, then mteb's retrieval metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
+
+from bench.tasks import RetrievalData
+
+K_VALUES = (1, 5, 10)
+TOP_K = 100  # documents kept per question: enough for @10 metrics and for re-ranking later
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    per_query: list[dict]
+    encode_seconds: float
+
+
+def top_k(scores: np.ndarray, doc_ids: list[str], k: int = TOP_K) -> list[dict[str, float]]:
+    k = min(k, len(doc_ids))
+    out = []
+    for row in scores:
+        idx = np.argpartition(-row, k - 1)[:k] if k < len(doc_ids) else np.arange(len(doc_ids))
+        out.append({doc_ids[i]: float(row[i]) for i in idx})
+    return out
+
+
+def metrics_from_results(results: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    """mteb's own retrieval scoring (pytrec_eval for nDCG/recall, mteb's MRR), named as mteb names them."""
+    r = calculate_retrieval_scores(results, qrels, list(K_VALUES))
+    return {
+        "ndcg_at_10": r.ndcg["NDCG@10"],
+        "mrr_at_10": round(r.mrr["MRR@10"], 5),
+        "recall_at_1": r.recall["Recall@1"],
+        "recall_at_5": r.recall["Recall@5"],
+        "recall_at_10": r.recall["Recall@10"],
+    }
+
+
+def score_matrix(candidate, data: RetrievalData) -> tuple[list[str], list[str], np.ndarray, float]:
+    doc_ids = list(data.corpus)
+    qids = list(data.queries)
+    start = time.perf_counter()
+    scores = candidate.scores([data.queries[q] for q in qids], [data.doc_text(d) for d in doc_ids])
+    return qids, doc_ids, scores, time.perf_counter() - start
+
+
+def evaluate(candidate, data: RetrievalData) -> Evaluation:
+    qids, doc_ids, scores, seconds = score_matrix(candidate, data)
+    results = dict(zip(qids, top_k(scores, doc_ids)))
+    metrics = metrics_from_results(results, data.qrels)
+    return Evaluation(metrics, per_query_view(data, qids, doc_ids, scores), seconds)
+
+
+def per_query_view(data: RetrievalData, qids: list[str], doc_ids: list[str], scores: np.ndarray, show: int = 5) -> list[dict]:
+    """What a person inspects: where the right paragraph landed and how close the distractors scored."""
+    rows = []
+    for qid, row in zip(qids, scores):
+        order = np.argsort(-row, kind="stable")
+        rank_of = {doc_ids[i]: r + 1 for r, i in enumerate(order)}
+        gold = [d for d, rel in data.qrels[qid].items() if rel > 0]
+        rows.append({
+            "query_id": qid,
+            "question": data.queries[qid],
+            "gold": [{"doc_id": d, "rank": rank_of[d], "score": round(float(row[doc_ids.index(d)]), 4)} for d in gold],
+            "top": [{"doc_id": doc_ids[i], "score": round(float(row[i]), 4)} for i in order[:show]],
+        })
+    return rows

