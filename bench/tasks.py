@@ -1,0 +1,175 @@
+"""Retrieval tasks: a YAML file of a few fields naming data on disk (in the spirit of lm-evaluation-harness).
+
+Data is read into the BEIR/mteb layout: corpus {doc id: {title, text}}, queries {query id: text},
+qrels {query id: {doc id: relevance}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bench import convert
+from bench.errors import BenchError, Unavailable
+from bench.paths import repo_root
+
+FORMATS = ("beir", "squad", "jsonl", "csv")
+_FIELDS = {"name", "format", "path", "split", "language", "default", "description", "licence", "source", "download", "notes"}
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    format: str
+    path: str
+    yaml_path: str
+    split: str = "test"
+    language: str = "tur-Latn"
+    default: bool = False
+    description: str = ""
+    licence: str = ""
+    source: str = ""
+    download: str = ""
+    notes: str = ""
+
+    @property
+    def data_path(self) -> Path:
+        # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
+        p = Path(os.path.expandvars(os.path.expanduser(self.path)))
+        return p if p.is_absolute() else (Path(self.yaml_path).parent / p).resolve()
+
+
+@dataclass
+class RetrievalData:
+    name: str
+    corpus: dict[str, dict]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    rejects: list[dict] = field(default_factory=list)
+
+    def doc_text(self, did: str) -> str:
+        d = self.corpus[did]
+        return f"{d['title']}\n{d['text']}" if d.get("title") else d["text"]
+
+
+def tasks_dir() -> Path:
+    return Path(os.environ.get("BENCH_TASKS_DIR") or repo_root() / "tasks")
+
+
+def load_spec(path: str | Path) -> TaskSpec:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(convert.read_text(path))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise BenchError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', None) or e}") from None
+    if not isinstance(raw, dict):
+        raise BenchError(f"{path}: expected a mapping with fields name, format, path")
+    for key in ("name", "format", "path"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise BenchError(f"{path}: field '{key}' is missing or not a non-empty string")
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise BenchError(f"{path}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
+    if raw["format"] not in FORMATS:
+        raise BenchError(f"{path}: field 'format' is '{raw['format']}', expected one of {', '.join(FORMATS)}")
+    return TaskSpec(**{k: (str(v) if k != "default" else bool(v)) for k, v in raw.items()}, yaml_path=str(path))
+
+
+def all_specs() -> list[TaskSpec]:
+    return [load_spec(p) for p in sorted(tasks_dir().glob("*.yaml"))]
+
+
+def resolve(names: list[str] | None) -> list[TaskSpec]:
+    """Task names (files in tasks/) or paths to task YAML files; none given means the default tasks."""
+    if not names:
+        specs = [s for s in all_specs() if s.default]
+        if not specs:
+            raise BenchError(f"{tasks_dir()}: no task YAML with 'default: true'")
+        return specs
+    by_name = None
+    out = []
+    for name in names:
+        if name.endswith((".yaml", ".yml")) or os.sep in name:
+            out.append(load_spec(name))
+            continue
+        if by_name is None:
+            by_name = {s.name: s for s in all_specs()}
+        if name not in by_name:
+            raise BenchError(f"--tasks: unknown task '{name}' (known: {', '.join(sorted(by_name))}; or give a path to a task YAML)")
+        out.append(by_name[name])
+    return out
+
+
+def load(spec: TaskSpec) -> RetrievalData:
+    path = spec.data_path
+    if not path.exists():
+        where = f" Get it from {spec.download}" if spec.download else ""
+        raise Unavailable(f"task '{spec.name}': data file {path} not found.{where}",
+                          f"download it to {path}, or set 'path' in {spec.yaml_path}")
+    if spec.format == "beir":
+        data = read_beir(path, spec.split, spec.name)
+    else:
+        conv = convert.convert_file(path, spec.format)
+        data = RetrievalData(spec.name, conv.corpus, conv.queries, conv.qrels, conv.rejects)
+    if not data.corpus:
+        raise BenchError(f"{path}: empty corpus (task '{spec.name}' has no documents)")
+    if not data.qrels:
+        raise BenchError(f"{path}: no questions with a relevant document (task '{spec.name}')")
+    return data
+
+
+def _read_jsonl(path: Path, what: str) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+    for lineno, line in enumerate(convert.read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BenchError(f"{path}:{lineno}: malformed JSON: {e.msg}") from None
+        if not isinstance(row, dict):
+            raise BenchError(f"{path}:{lineno}: expected a JSON object with '_id' and 'text'")
+        rid = row.get("_id")
+        if not isinstance(rid, str) or not rid:
+            raise BenchError(f"{path}:{lineno}: field '_id' is missing or not a non-empty string")
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise BenchError(f"{path}:{lineno}: {what} '{rid}': field 'text' is missing or empty")
+        if rid in rows:
+            raise BenchError(f"{path}:{lineno}: duplicate {what} id '{rid}'")
+        rows[rid] = row
+    return rows
+
+
+def read_beir(folder: Path, split: str = "test", name: str = "") -> RetrievalData:
+    corpus_rows = _read_jsonl(folder / "corpus.jsonl", "document")
+    if not corpus_rows:
+        raise BenchError(f"{folder / 'corpus.jsonl'}: empty corpus (expected one JSON document per line)")
+    query_rows = _read_jsonl(folder / "queries.jsonl", "query")
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    qrels: dict[str, dict[str, int]] = {}
+    for lineno, line in enumerate(convert.read_text(qrels_path).splitlines(), 1):
+        cols = line.rstrip("\n").split("\t")
+        if lineno == 1 and cols[0] == "query-id":
+            continue
+        if not line.strip():
+            continue
+        if len(cols) != 3:
+            raise BenchError(f"{qrels_path}:{lineno}: expected 3 tab-separated columns query-id, corpus-id, score")
+        qid, did, score = cols
+        if qid not in query_rows:
+            raise BenchError(f"{qrels_path}:{lineno}: query id '{qid}' is not in queries.jsonl")
+        if did not in corpus_rows:
+            raise BenchError(f"{qrels_path}:{lineno}: qrel points at document '{did}', which is not in corpus.jsonl")
+        try:
+            qrels.setdefault(qid, {})[did] = int(score)
+        except ValueError:
+            raise BenchError(f"{qrels_path}:{lineno}: score '{score}' is not an integer") from None
+    corpus = {k: {"title": v.get("title") or "", "text": v["text"]} for k, v in corpus_rows.items()}
+    queries = {k: v["text"] for k, v in query_rows.items() if k in qrels}
+    return RetrievalData(name or folder.name, corpus, queries, qrels)
