@@ -92,8 +92,8 @@ def _row_pair(path: Path, lineno: int, row: dict) -> Pair:
                 [answer] if isinstance(answer, str) and answer else [], f"line {lineno}")
 
 
-def jsonl_pairs(path: Path) -> list[Pair]:
-    pairs = []
+def jsonl_objects(path: Path, expected: str):
+    """(line number, object) for each non-blank line of a JSONL file; `expected` names the fields for errors."""
     for lineno, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
@@ -102,9 +102,12 @@ def jsonl_pairs(path: Path) -> list[Pair]:
         except json.JSONDecodeError as e:
             raise BenchError(f"{path}:{lineno}: malformed JSON: {e.msg}") from None
         if not isinstance(row, dict):
-            raise BenchError(f"{path}:{lineno}: expected a JSON object with 'question' and 'context'")
-        pairs.append(_row_pair(path, lineno, row))
-    return pairs
+            raise BenchError(f"{path}:{lineno}: expected a JSON object with {expected}")
+        yield lineno, row
+
+
+def jsonl_pairs(path: Path) -> list[Pair]:
+    return [_row_pair(path, lineno, row) for lineno, row in jsonl_objects(path, "'question' and 'context'")]
 
 
 def csv_pairs(path: Path) -> list[Pair]:

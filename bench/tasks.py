@@ -6,7 +6,6 @@ qrels {query id: {doc id: relevance}}.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,15 +125,7 @@ def load(spec: TaskSpec) -> RetrievalData:
 
 def _read_jsonl(path: Path, what: str) -> dict[str, dict]:
     rows: dict[str, dict] = {}
-    for lineno, line in enumerate(convert.read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BenchError(f"{path}:{lineno}: malformed JSON: {e.msg}") from None
-        if not isinstance(row, dict):
-            raise BenchError(f"{path}:{lineno}: expected a JSON object with '_id' and 'text'")
+    for lineno, row in convert.jsonl_objects(path, "'_id' and 'text'"):
         rid = row.get("_id")
         if not isinstance(rid, str) or not rid:
             raise BenchError(f"{path}:{lineno}: field '_id' is missing or not a non-empty string")
