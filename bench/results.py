@@ -31,6 +31,20 @@ class ResultRecord:
     params: int | None = None
     disk_bytes: int | None = None
     details: str = ""  # per-question file, relative to the results folder
+    ndcg_delta_vs_fp32: float | None = None  # against the same model's torch-fp32 (or numpy-fp32) row
+    # speed and size, measured in a fresh process per variant (bench/speed.py)
+    load_seconds: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    throughput_per_s: float | None = None
+    peak_rss_mb: float | None = None
+    gflops: float | None = None
+    # the machine the timings come from
+    threads: int | None = None
+    peak_gflops: float | None = None
+    cpu: str = ""
+    simd: str = ""
+    libs: str = ""
     created: str = ""
 
     @property
@@ -64,6 +78,17 @@ def read(path: Path) -> list[ResultRecord]:
         # Unknown keys come from newer versions of the tool; keep what this version understands.
         out.append(ResultRecord(**{k: v for k, v in rec.items() if k in _NAMES}))
     return out
+
+
+BASE_VARIANTS = ("torch-fp32", "numpy-fp32", "bm25s")
+
+
+def fill_deltas(records: list[ResultRecord]) -> None:
+    """nDCG@10 change of each runtime variant against the same model as loaded, on the same task."""
+    base = {(r.task, r.model): r.ndcg_at_10 for r in records if r.status == "ok" and r.variant in BASE_VARIANTS}
+    for r in records:
+        ref = base.get((r.task, r.model))
+        r.ndcg_delta_vs_fp32 = None if r.status != "ok" or ref is None else round(r.ndcg_at_10 - ref, 5)
 
 
 def merge(old: list[ResultRecord], new: list[ResultRecord]) -> list[ResultRecord]:

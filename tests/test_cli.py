@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from bench import cli
 
 
@@ -11,8 +13,16 @@ def test_run_scores_available_candidates_and_reports_the_rest(tmp_path, tiny_reg
     out = tmp_path / "reports"
     assert run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out]) == 0
     records = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    by_model = {r["model"]: r for r in records}
+    by_model = {r["model"]: r for r in records if r["variant"] in ("bm25s", "torch-fp32")}
     assert set(by_model) == {"bm25", "tiny", "hub-only", "broken"}
+    tiny = {r["variant"]: r for r in records if r["model"] == "tiny"}
+    assert set(tiny) == {"torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8"}
+    assert all(r["status"] == "ok" for r in tiny.values())
+    assert tiny["torch-fp32"]["ndcg_delta_vs_fp32"] == 0
+    assert tiny["onnx-fp32"]["ndcg_delta_vs_fp32"] == pytest.approx(0, abs=0.02)
+    for r in list(tiny.values()) + [by_model["bm25"]]:
+        for key in ("latency_p50_ms", "latency_p95_ms", "throughput_per_s", "load_seconds", "peak_rss_mb", "threads"):
+            assert r[key] is not None and r[key] > 0, (r["variant"], key)
     for key in ("task", "model", "variant", "status", "reason", "ndcg_at_10", "mrr_at_10", "recall_at_1",
                 "recall_at_5", "recall_at_10", "n_queries", "n_docs", "encode_seconds", "params", "disk_bytes"):
         assert all(key in r for r in records), key
@@ -37,7 +47,8 @@ def test_report_rebuilds_from_results_alone(tmp_path, tiny_registry, tiny_task):
 def test_rerun_keeps_other_results(tmp_path, tiny_registry, tiny_task):
     out = tmp_path / "reports"
     run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out, "--only", "bm25"])
-    run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out, "--only", "tiny"])
+    run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out, "--only", "tiny", "--no-speed",
+         "--variants", "torch-fp32"])
     models = {r["model"] for r in json.loads((out / "results.json").read_text(encoding="utf-8"))}
     assert models == {"bm25", "tiny"}
 

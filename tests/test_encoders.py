@@ -26,12 +26,12 @@ def test_second_encode_is_served_from_disk_cache(tiny_registry):
     cand = encoders.load(entry)
     calls = []
     real = cand.embed
-    cand.embed = lambda texts: calls.append(len(texts)) or real(texts)
+    cand.embed = lambda texts, role: calls.append(len(texts)) or real(texts, role)
     texts = ["Diyabet nedir?", "Uyku kaç saat olmalı?", "Diyabet nedir?"]
     first = cand.encode(texts, "query")
     assert sum(calls) == 2  # the duplicate is encoded once
     again = encoders.load(entry)  # a new process would open the same cache
-    again.embed = lambda texts: calls.append(len(texts)) or real(texts)
+    again.embed = lambda texts, role: calls.append(len(texts)) or real(texts, role)
     second = again.encode(texts, "query")
     assert sum(calls) == 2
     assert np.allclose(first, second)

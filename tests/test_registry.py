@@ -29,7 +29,7 @@ def test_loads_entries_with_defaults(tmp_path):
     entries = registry.load_registry(write(tmp_path, GOOD))
     assert [e.name for e in entries] == ["bm25", "e5"]
     assert entries[1].query_prefix == "query: " and entries[1].max_seq_length == 512
-    assert entries[0].variant == "bm25s" and entries[1].variant == "torch-fp32"
+    assert entries[0].variants == ["bm25s"] and entries[1].variants[0] == "torch-fp32" and "onnx-int8" in entries[1].variants
 
 
 def test_repo_registry_is_valid():
