@@ -263,6 +263,20 @@ def cmd_mteb_check(args) -> int:
     return 0 if worst <= 1e-4 else 1
 
 
+def cmd_check(args) -> int:
+    from bench import check
+
+    if args.write:
+        check.write_baseline(Path(args.baseline), Path(args.models))
+        print(f"wrote {args.baseline}")
+        return 0
+    problems = check.run(Path(args.baseline), Path(args.models), args.tolerance)
+    for p in problems:
+        print(f"regression: {p}", file=sys.stderr)
+    print("check passed" if not problems else f"check failed: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -306,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--models", default="models.yaml")
     m.add_argument("--only", nargs="+")
     m.set_defaults(fn=cmd_mteb_check)
+    ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
+    ck.add_argument("--baseline", default="reports/baseline.json")
+    ck.add_argument("--models", default="models.yaml")
+    ck.add_argument("--tolerance", type=float, help="allowed drop per metric (default: the baseline's, 0.01)")
+    ck.add_argument("--write", action="store_true", help="(re)write the baseline from the current code")
+    ck.set_defaults(fn=cmd_check)
     return p
 
 
