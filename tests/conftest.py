@@ -134,6 +134,7 @@ def tiny_registry(tmp_path, tiny_model_dir) -> Path:
     source: {tiny_model_dir}
     query_prefix: "soru: "
     passage_prefix: "metin: "
+    variants: [torch-fp32, onnx-fp32, onnx-int8]
   - name: hub-only
     kind: bi-encoder
     loader: sentence-transformers

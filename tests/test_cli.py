@@ -16,7 +16,7 @@ def test_run_scores_available_candidates_and_reports_the_rest(tmp_path, tiny_reg
     by_model = {r["model"]: r for r in records if r["variant"] in ("bm25s", "torch-fp32")}
     assert set(by_model) == {"bm25", "tiny", "hub-only", "broken"}
     tiny = {r["variant"]: r for r in records if r["model"] == "tiny"}
-    assert set(tiny) == {"torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8"}
+    assert set(tiny) == {"torch-fp32", "onnx-fp32", "onnx-int8"}
     assert all(r["status"] == "ok" for r in tiny.values())
     assert tiny["torch-fp32"]["ndcg_delta_vs_fp32"] == 0
     assert tiny["onnx-fp32"]["ndcg_delta_vs_fp32"] == pytest.approx(0, abs=0.02)

@@ -18,7 +18,8 @@ def _entry(tiny_registry):
     return next(e for e in registry.load_registry(tiny_registry) if e.name == "tiny")
 
 
-@pytest.mark.parametrize("variant, min_cos", [("onnx-fp32", 0.99999), ("onnx-opt", 0.9999), ("onnx-int8", 0.95)])
+@pytest.mark.parametrize("variant, min_cos", [("onnx-fp32", 0.99999), ("onnx-opt", 0.9999), ("onnx-int8", 0.95),
+                                             ("onnx-int8-full", 0.95)])
 def test_onnx_variant_matches_torch(tiny_registry, variant, min_cos):
     entry = _entry(tiny_registry)
     torch_c = encoders.load(entry, "torch-fp32")
@@ -42,3 +43,24 @@ def test_export_happens_once(tiny_registry):
     assert not encoders.built(entry, "onnx-int8")
     encoders.load(entry, "onnx-int8")
     assert encoders.built(entry, "onnx-int8")
+
+
+def test_int8_keeps_early_feed_forward_outputs_in_float(tiny_registry):
+    import onnx
+
+    from bench import onnx_runtime
+    from bench.paths import cache_dir
+
+    entry = _entry(tiny_registry)
+    encoders.load(entry, "onnx-int8")
+    encoders.load(entry, "onnx-int8-full")
+    folder = next((cache_dir() / "onnx").iterdir())
+    kept = onnx_runtime.ffn_output_matmuls(folder / "model-opt.onnx")
+    assert kept == ["/hf/encoder/layer.0/output/dense/MatMul"]  # 2 layers: the first one's stays float
+
+    def float_matmuls(name):
+        graph = onnx.load(str(folder / name), load_external_data=False).graph
+        return {n.name for n in graph.node if n.op_type == "MatMul"}
+
+    assert kept[0] in float_matmuls("model-int8.onnx")
+    assert kept[0] not in float_matmuls("model-int8-full.onnx")
