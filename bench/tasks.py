@@ -16,8 +16,9 @@ from bench import convert
 from bench.errors import BenchError, Unavailable
 from bench.paths import repo_root
 
-FORMATS = ("beir", "squad", "jsonl", "csv")
-_FIELDS = {"name", "format", "path", "split", "language", "default", "description", "licence", "source", "download", "notes"}
+FORMATS = ("beir", "squad", "jsonl", "csv", "leaflets")
+_FIELDS = {"name", "format", "path", "questions", "split", "language", "default", "description", "licence", "source",
+           "download", "notes"}
 
 
 @dataclass
@@ -34,12 +35,20 @@ class TaskSpec:
     source: str = ""
     download: str = ""
     notes: str = ""
+    questions: str = ""  # leaflets format: this project's questions, beside the task file
+
+    def _resolve(self, path: str) -> Path:
+        # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
+        p = Path(os.path.expandvars(os.path.expanduser(path)))
+        return p if p.is_absolute() else (Path(self.yaml_path).parent / p).resolve()
 
     @property
     def data_path(self) -> Path:
-        # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
-        p = Path(os.path.expandvars(os.path.expanduser(self.path)))
-        return p if p.is_absolute() else (Path(self.yaml_path).parent / p).resolve()
+        return self._resolve(self.path)
+
+    @property
+    def questions_path(self) -> Path:
+        return self._resolve(self.questions)
 
 
 @dataclass
@@ -77,6 +86,8 @@ def load_spec(path: str | Path) -> TaskSpec:
         raise BenchError(f"{path}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
     if raw["format"] not in FORMATS:
         raise BenchError(f"{path}: field 'format' is '{raw['format']}', expected one of {', '.join(FORMATS)}")
+    if raw["format"] == "leaflets" and not isinstance(raw.get("questions"), str):
+        raise BenchError(f"{path}: format 'leaflets' needs a 'questions' field naming the questions JSONL file")
     return TaskSpec(**{k: (str(v) if k != "default" else bool(v)) for k, v in raw.items()}, yaml_path=str(path))
 
 
@@ -113,6 +124,10 @@ def load(spec: TaskSpec) -> RetrievalData:
                           f"download it to {path}, or set 'path' in {spec.yaml_path}")
     if spec.format == "beir":
         data = read_beir(path, spec.split, spec.name)
+    elif spec.format == "leaflets":
+        from bench import leaflets
+
+        data = leaflets.task_data(path, spec.questions_path, spec.name)
     else:
         conv = convert.convert_file(path, spec.format)
         data = RetrievalData(spec.name, conv.corpus, conv.queries, conv.qrels, conv.rejects)

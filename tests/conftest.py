@@ -145,3 +145,19 @@ def tiny_registry(tmp_path, tiny_model_dir) -> Path:
     source: {broken}
 """, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    """Random-init 2-layer BERT with a one-logit head: a sentence-transformers CrossEncoder folder."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, num_labels=1)
+    out = tmp_path_factory.mktemp("tiny_cross_encoder")
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -1,0 +1,132 @@
+"""Retrieval pipelines scored as one candidate: re-ranking (first stage top-k, second stage re-scores) and
+hybrid fusion of a lexical and a dense ranking.
+
+Every stage is another registry candidate, so a cross-encoder trained later is one more registry entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RRF_K = 60  # Cormack et al. (2009): damps the weight of the very top ranks
+FLOOR = -1e6  # below any real score: documents a re-ranker never saw stay behind the ones it scored
+
+
+def _topk_idx(row: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, row.shape[0])
+    idx = np.argpartition(-row, k - 1)[:k]
+    return idx[np.argsort(-row[idx], kind="stable")]
+
+
+def _sum_or_none(values):
+    values = [v for v in values if v is not None]
+    return sum(values) if values else None
+
+
+class CrossEncoderStage:
+    """A sentence-transformers CrossEncoder: scores (question, passage) pairs."""
+
+    kind = "cross-encoder"
+
+    def __init__(self, entry, model, params=None, disk_bytes=None):
+        self.entry, self.model, self.params, self.disk_bytes = entry, model, params, disk_bytes
+        self.variant = "torch-fp32"
+        self.flops_config = None
+
+    def pair_scores(self, query: str, passages: list[str]) -> np.ndarray:
+        if not passages:
+            return np.zeros(0, np.float32)
+        return np.asarray(self.model.predict([(query, p) for p in passages], batch_size=32, show_progress_bar=False),
+                          dtype=np.float32).reshape(len(passages))
+
+
+@dataclass
+class Rerank:
+    entry: object
+    variant: str
+    first: object
+    second: object
+    top_k: int = 100
+    kind: str = "pipeline"
+    flops_config: dict | None = None
+
+    @property
+    def params(self):
+        return _sum_or_none([self.first.params, self.second.params])
+
+    @property
+    def disk_bytes(self):
+        return _sum_or_none([self.first.disk_bytes, self.second.disk_bytes])
+
+    def _combine(self, first_row: np.ndarray, rescore) -> np.ndarray:
+        top = _topk_idx(first_row, self.top_k)
+        out = FLOOR + first_row.astype(np.float64) / (np.abs(first_row).max() + 1.0)  # keeps first-stage order
+        out[top] = rescore(top)
+        return out
+
+    def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
+        first = self.first.scores(queries, docs)
+        if self.second.kind == "cross-encoder":
+            return np.stack([self._combine(first[i], lambda top, q=q: self.second.pair_scores(q, [docs[j] for j in top]))
+                             for i, q in enumerate(queries)])
+        second = self.second.scores(queries, docs)  # dense: cached corpus embeddings make the full matrix cheap
+        return np.stack([self._combine(first[i], lambda top, i=i: second[i, top]) for i in range(len(queries))])
+
+    def index(self, docs: list[str]):
+        second = None if self.second.kind == "cross-encoder" else self.second.index(docs)
+        return self.first.index(docs), second, docs
+
+    def search(self, state, query: str) -> np.ndarray:
+        first_state, second_state, docs = state
+        first = self.first.search(first_state, query)
+        if self.second.kind == "cross-encoder":
+            return self._combine(first, lambda top: self.second.pair_scores(query, [docs[j] for j in top]))
+        second = self.second.search(second_state, query)
+        return self._combine(first, lambda top: second[top])
+
+
+def fuse(rows: list[np.ndarray], fusion: str, weight: float) -> np.ndarray:
+    """Reciprocal rank fusion, or min-max normalised scores mixed with `weight` on the last part."""
+    if fusion == "rrf":
+        out = np.zeros(rows[0].shape, np.float64)
+        for row in rows:
+            ranks = np.empty(row.shape[-1], np.int64)
+            ranks[np.argsort(-row, kind="stable")] = np.arange(1, row.shape[-1] + 1)
+            out += 1.0 / (RRF_K + ranks)
+        return out
+    normed = []
+    for row in rows:
+        lo, hi = row.min(), row.max()
+        normed.append((row - lo) / (hi - lo) if hi > lo else np.zeros_like(row, dtype=np.float64))
+    return (1 - weight) * normed[0] + weight * normed[1]
+
+
+@dataclass
+class Hybrid:
+    entry: object
+    variant: str
+    parts: list
+    fusion: str = "rrf"
+    weight: float = 0.5
+    kind: str = "pipeline"
+    flops_config: dict | None = None
+
+    @property
+    def params(self):
+        return _sum_or_none([p.params for p in self.parts])
+
+    @property
+    def disk_bytes(self):
+        return _sum_or_none([p.disk_bytes for p in self.parts])
+
+    def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
+        mats = [p.scores(queries, docs) for p in self.parts]
+        return np.stack([fuse([m[i] for m in mats], self.fusion, self.weight) for i in range(len(queries))])
+
+    def index(self, docs: list[str]):
+        return [p.index(docs) for p in self.parts]
+
+    def search(self, state, query: str) -> np.ndarray:
+        return fuse([p.search(s, query) for p, s in zip(self.parts, state)], self.fusion, self.weight)
