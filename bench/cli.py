@@ -23,8 +23,9 @@ def _one_line(e: BaseException) -> str:
 
 
 def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
+    stages = [f"{e.name} [{v}]" for e, v in entry.stage_entries] or None
     return results.ResultRecord(task=task, model=entry.name, variant=variant, status=status,
-                                kind=entry.kind, loader=entry.loader, source=entry.source,
+                                kind=entry.kind, loader=entry.loader, source=entry.source, stages=stages,
                                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **kw)
 
 

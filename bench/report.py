@@ -77,6 +77,27 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
     return lines
 
 
+def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
+    """Does each pipeline beat every one of its parts on this task?"""
+    by_label = {label(r): r for r in records}
+    lines = []
+    for r in records:
+        if not r.stages:
+            continue
+        parts = [by_label.get(s) for s in r.stages]
+        scored = [p for p in parts if p is not None]
+        if len(scored) < len(parts):
+            missing = [s for s, p in zip(r.stages, parts) if p is None]
+            lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f}; no row for {', '.join(missing)} to compare with.")
+            continue
+        best = max(scored, key=lambda p: p.ndcg_at_10)
+        verdict = "beats each of its parts" if r.ndcg_at_10 > best.ndcg_at_10 else "does not beat its best part"
+        lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f} {verdict} ("
+                     + ", ".join(f"{label(p)} {p.ndcg_at_10:.3f}" for p in scored)
+                     + f"; {r.ndcg_at_10 - best.ndcg_at_10:+.3f} against the best).")
+    return lines
+
+
 def plot(task: str, records: list[ResultRecord], path: Path) -> bool:
     timed = [r for r in records if r.latency_p50_ms is not None and r.latency_p50_ms > 0]
     if not timed:
@@ -155,6 +176,9 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
             behind = [label(r) for r in dense if r.ndcg_at_10 <= baseline.ndcg_at_10]
             lines += [f"Beat BM25 on nDCG@10: {', '.join(beaten) or 'none'}. "
                       f"Do not: {', '.join(behind) or 'none'}.", ""]
+        verdicts = pipeline_verdicts(ok)
+        if verdicts:
+            lines += ["## Pipelines against their parts", ""] + verdicts + [""]
         recs = recommendations(ok)
         if recs:
             lines += ["## Recommendation", ""] + recs + [""]

@@ -31,6 +31,7 @@ class ResultRecord:
     params: int | None = None
     disk_bytes: int | None = None
     details: str = ""  # per-question file, relative to the results folder
+    stages: list[str] | None = None  # pipelines: their parts as "model [variant]"
     ndcg_delta_vs_fp32: float | None = None  # against the same model's torch-fp32 (or numpy-fp32) row
     # speed and size, measured in a fresh process per variant (bench/speed.py)
     load_seconds: float | None = None

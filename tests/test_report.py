@@ -34,3 +34,12 @@ def test_markdown_has_plot_table_and_recommendation(tmp_path):
     assert "## Recommendation" in md and "Pareto front" in md and "| hub" in md and "hf download hub" in md
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert table[1].startswith("| big ") and "torch-fp32" in table[1]  # best first (row 0 is the header)
+
+
+def test_pipeline_verdict_compares_with_each_part():
+    hybrid = rec("hybrid", "bm25s+onnx-int8", 0.93, 7.0, kind="pipeline")
+    hybrid.stages = ["bm25 [bm25s]", "big [onnx-int8]"]
+    line = report.pipeline_verdicts(ROWS + [hybrid])[0]
+    assert "beats each of its parts" in line and "+0.015 against the best" in line
+    hybrid.ndcg_at_10 = 0.90
+    assert "does not beat its best part" in report.pipeline_verdicts(ROWS + [hybrid])[0]
