@@ -107,21 +107,22 @@ def plot(task: str, records: list[ResultRecord], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
     front = pareto_front(timed)
-    for r in timed:
+    # Numbers on the points and names in a key beside the axes: many variants of one model sit close together.
+    for n, r in enumerate(sorted(timed, key=lambda r: -r.ndcg_at_10), 1):
         on_front = r in front
         ax.scatter(r.latency_p50_ms, r.ndcg_at_10, s=40, color="tab:red" if on_front else "tab:blue",
-                   marker="s" if r.kind == BASELINE_KIND else "o", zorder=3)
-        ax.annotate(label(r), (r.latency_p50_ms, r.ndcg_at_10), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                   marker="s" if r.kind == BASELINE_KIND else "o", zorder=3, label=f"{n}  {label(r)}")
+        ax.annotate(str(n), (r.latency_p50_ms, r.ndcg_at_10), fontsize=8, xytext=(4, 3), textcoords="offset points")
     ax.plot([r.latency_p50_ms for r in front], [r.ndcg_at_10 for r in front], color="tab:red", lw=1, ls="--",
-            label="Pareto front")
+            label="Pareto front (red points)")
     ax.set_xscale("log")
     ax.set_xlabel("query latency p50 at batch 1 (ms, log scale)")
     ax.set_ylabel("nDCG@10")
     ax.set_title(f"{task}: quality vs query latency")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, handlelength=1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
