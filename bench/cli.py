@@ -286,7 +286,7 @@ def _bi_encoder(models_path, name, variant):
     if entry.kind != "bi-encoder":
         raise BenchError(f"--model: '{name}' is a {entry.kind}; indexing needs a bi-encoder")
     variant = variant or entry.base_variant
-    if variant not in entry.variants and variant not in registry.VARIANTS[entry.loader]:
+    if variant not in registry.VARIANTS[entry.loader]:
         raise BenchError(f"--variant: '{name}' has no variant '{variant}' (has {', '.join(entry.variants)})")
     return entry, variant
 

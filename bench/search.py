@@ -141,9 +141,8 @@ def query(candidate, chunks: list[Chunk], vectors: np.ndarray, question: str, k:
             new = reranker.pair_scores(question, texts)
         else:
             new = reranker.scores([question], texts)[0]
-        order = order[np.argsort(-new, kind="stable")]
-        scores = dict(zip(order.tolist(), sorted(new, reverse=True)))
-        return [(float(scores[i]), chunks[i]) for i in order[:k]]
+        ranked = np.argsort(-new, kind="stable")[:k]
+        return [(float(new[r]), chunks[order[r]]) for r in ranked]
     return [(float(scores[i]), chunks[i]) for i in order[:k]]
 
 

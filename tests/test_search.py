@@ -73,3 +73,12 @@ def test_bad_input_is_a_clear_error(docs, tiny_registry, tmp_path, capsys):
     assert "bozuk.pdf: unreadable PDF" in capsys.readouterr().err
     assert search("query", "x", "--index", tmp_path / "nothing", "--models", tiny_registry) == 2
     assert "no search index here" in capsys.readouterr().err
+
+
+def test_rerank_reorders_the_top_passages(docs, tiny_registry, tmp_path, capsys):
+    index = tmp_path / "idx"
+    search("index", docs, "--models", tiny_registry, "--model", "tiny", "--index", index)
+    capsys.readouterr()
+    assert search("query", "Van Gölü", "--index", index, "--models", tiny_registry, "--rerank", "bm25", "-k", "2") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("-> bm25: Van Gölü") and "notlar.txt" in out[1]  # BM25 puts the lake passage first
