@@ -1,3 +1,22 @@
-"""bench: choose a small, fast Turkish text encoder for retrieval (RAG)."""
+"""bench: choose a small, fast Turkish text encoder for retrieval (RAG).
+
+The command line is a thin layer over functions a notebook can call too:
+
+    import bench
+    records = bench.run(models="models.yaml", tasks=["tr_mini_wiki"], only=["BM25 (Turkish Snowball)"])
+    bench.to_frame(records)
+"""
 
 __version__ = "0.1.0"
+
+
+def run(*args, **kwargs):
+    from bench.run import run as _run
+
+    return _run(*args, **kwargs)
+
+
+def to_frame(records):
+    from bench.run import to_frame as _to_frame
+
+    return _to_frame(records)

@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
 import sys
-from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from bench import convert, encoders, evaluate, registry, report, results, speed, tasks
-from bench.errors import BenchError, Unavailable
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}"[:400]
-
-
-def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
-    stages = [f"{e.name} [{v}]" for e, v in entry.stage_entries] or None
-    return results.ResultRecord(task=task, model=entry.name, variant=variant, status=status,
-                                kind=entry.kind, loader=entry.loader, source=entry.source, stages=stages,
-                                created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **kw)
-
-
-def _write_details(out: Path, task: str, entry, variant: str, per_query: list[dict]) -> str:
-    rel = Path("details") / report.slug(task) / f"{report.slug(entry.name)}__{variant}.jsonl"
-    (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    with open(out / rel, "w", encoding="utf-8") as f:
-        for row in per_query:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return str(rel)
+from bench.data import convert, tasks
+from bench.models import encoders, registry
+from bench.measure import speed
+from bench.reports import report, results
+from bench.errors import BenchError, Unavailable, one_line
 
 
 def _entries(models_path) -> dict:
@@ -48,116 +24,18 @@ def _lookup(entries: dict, name: str, flag: str, models_path):
     return entries[name]
 
 
-def _select(args):
-    entries = registry.load_registry(args.models)
-    if args.only:
-        wanted = set(args.only)
-        missing = wanted - {e.name for e in entries}
-        if missing:
-            raise BenchError(f"--only: no registry entry named {', '.join(sorted(missing))} in {args.models}")
-        entries = [e for e in entries if e.name in wanted]
-    pairs = [(e, v) for e in entries for v in e.variants if not args.variants or v in args.variants]
-    return entries, pairs
-
-
-def _load_tasks(specs):
-    data, problems, bad_input = {}, {}, False
-    for spec in specs:
-        try:
-            data[spec.name] = tasks.load(spec)
-        except Unavailable as u:
-            print(f"skipping task {spec.name}: {u.reason}", file=sys.stderr)
-            problems[spec.name] = ("skipped", u.reason, u.fix)
-        except BenchError as e:
-            print(f"error: {e}", file=sys.stderr)
-            bad_input = True
-            problems[spec.name] = ("failed", str(e), "fix the task data and run again")
-    return data, problems, bad_input
-
-
-def _speed_texts(data) -> dict:
-    return {name: {"queries": list(d.queries.values()), "passages": [d.doc_text(x) for x in d.corpus]}
-            for name, d in data.items()}
-
-
-def _machine_fields(threads: int) -> dict:
-    m = speed.machine(threads)
-    return {"threads": threads, "peak_gflops": m["peak_gflops"], "cpu": f"{m['cpu']} ({m['cores']} cores)",
-            "simd": m["simd"], "libs": m["libs"]}
-
-
 def cmd_run(args) -> int:
-    entries, pairs = _select(args)
-    specs = tasks.resolve(args.tasks)
-    out = Path(args.out)
-    os.environ["BENCH_THREADS"] = str(args.threads)
-    data, problems, bad_input = _load_tasks(specs)
-    records_path = out / "results.json"
-    done = results.read(records_path) if records_path.exists() else []
-    new: list[results.ResultRecord] = []
-    for spec in specs:
-        if spec.name in problems:
-            status, reason, fix = problems[spec.name]
-            new += [_record(e, v, spec.name, status, reason=reason, fix=fix) for e, v in pairs]
-    machine = _machine_fields(args.threads) if not args.no_speed and data else {}
+    from bench.run import run
 
-    for entry, variant in tqdm(pairs if data else [], desc="candidates", unit="variant"):
-        label = f"{entry.name} [{variant}]"
-        try:
-            candidate = encoders.load(entry, variant)
-        except Unavailable as u:
-            tqdm.write(f"skipped {label}: {u.reason}")
-            new += [_record(entry, variant, t, "skipped", reason=u.reason, fix=u.fix) for t in data]
-            continue
-        except Exception as e:  # one broken candidate must not lose the others' results
-            tqdm.write(f"failed {label}: {_one_line(e)}")
-            new += [_record(entry, variant, t, "failed", reason=_one_line(e), fix="see the reason; check the registry entry")
-                    for t in data]
-            continue
-        rows = {}
-        for name, d in data.items():
-            try:
-                ev = evaluate.evaluate(candidate, d)
-            except Exception as e:
-                tqdm.write(f"failed {label} on {name}: {_one_line(e)}")
-                new.append(_record(entry, variant, name, "failed", reason=_one_line(e)))
-                continue
-            details = _write_details(out, name, entry, variant, ev.per_query)
-            rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
-                                 n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
-                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details)
-            tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
-        del candidate
-        gc.collect()
-        if rows and not args.no_speed:
-            try:
-                figures = speed.measure(entry, variant, _speed_texts({n: data[n] for n in rows}), args.threads)
-                for name, rec in rows.items():
-                    for key, value in {**asdict(figures[name]), **machine}.items():
-                        setattr(rec, key, value)
-                f = next(iter(figures.values()))
-                tqdm.write(f"{'speed':>14} {label:<55} p50 {f.latency_p50_ms:.1f} ms, {f.throughput_per_s:.1f} passages/s")
-            except Exception as e:
-                tqdm.write(f"speed of {label} not measured: {_one_line(e)}")
-                for rec in rows.values():
-                    rec.reason = f"speed not measured: {_one_line(e)}"
-        new += rows.values()
-        _save(done, new, records_path)  # saved per candidate: a crash keeps what ran
-    merged = _save(done, new, records_path)
-    for path in report.write_reports(merged, out):
-        print(f"wrote {path}")
-    return 2 if bad_input else 0
-
-
-def _save(done, new, path):
-    merged = results.merge(done, new)
-    results.fill_deltas(merged)
-    results.write(merged, path)
-    return merged
+    run(models=args.models, tasks=args.tasks, only=args.only, variants=args.variants, threads=args.threads,
+        measure_speed=not args.no_speed, out=args.out)
+    return 0
 
 
 def cmd_speed(args) -> int:
-    _, pairs = _select(args)
+    from bench.run import _load_tasks, _speed_texts, select
+
+    pairs = select(args.models, args.only, args.variants)
     specs = tasks.resolve(args.tasks)
     data, _, bad_input = _load_tasks(specs)
     if not data:
@@ -174,7 +52,7 @@ def cmd_speed(args) -> int:
             print(f"skipped {entry.name} [{variant}]: {u.reason}")
             continue
         except Exception as e:
-            print(f"failed {entry.name} [{variant}]: {_one_line(e)}")
+            print(f"failed {entry.name} [{variant}]: {one_line(e)}")
             continue
         for task, f in figures.items():
             rows.append([task, entry.name, variant, f.load_seconds, f.latency_p50_ms, f.latency_p95_ms,
@@ -248,7 +126,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_mteb_check(args) -> int:
-    from bench import mteb_check
+    from bench.measure import mteb_check
 
     entries = _entries(args.models)
     names = args.only or list(entries)
@@ -272,7 +150,7 @@ def cmd_mteb_check(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from bench import check
+    from bench.measure import check
 
     if args.write:
         check.write_baseline(Path(args.baseline), Path(args.models))

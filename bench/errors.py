@@ -15,3 +15,9 @@ class Unavailable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.fix = fix
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one short line for a report cell or a progress message."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}"[:400]

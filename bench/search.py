@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from bench import leaflets
-from bench.chunking import Chunk, chunk_text
+from bench.data import leaflets
+from bench.data.chunking import Chunk, chunk_text
 from bench.errors import BenchError
 from bench.paths import cache_dir
 
@@ -27,7 +27,7 @@ def default_index() -> Path:
 
 def recommended_model(results_path: Path) -> tuple[str, str, str]:
     """(model, variant, why): the leaderboard's best bi-encoder within 50 ms per query, else a stated fallback."""
-    from bench import results
+    from bench.reports import results
 
     if results_path.exists():
         recs = [r for r in results.read(results_path) if r.status == "ok" and r.kind == "bi-encoder"
@@ -51,7 +51,7 @@ def file_chunks(path: Path, root: Path) -> list[Chunk]:
         for c in out:
             c.source = rel
         return out
-    from bench.convert import read_text
+    from bench.data.convert import read_text
 
     text = read_text(path)
     return chunk_text(rel, path.stem, text, rel, meta={}) if text.strip() else []

@@ -49,7 +49,7 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    from bench import registry
+    from bench.models import registry
 
     registry.hub_reachable.cache_clear()
 

@@ -1,6 +1,7 @@
 import json
 
-from bench import check, cli
+from bench.measure import check
+from bench import cli
 
 
 def test_gate_passes_then_catches_a_drop_and_a_schema_change(tmp_path, tiny_registry, tiny_task, monkeypatch, capsys):

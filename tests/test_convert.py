@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from bench import cli, convert
+from bench import cli
+from bench.data import convert
 from bench.errors import BenchError
 
 CTX_A = "Van Gölü Türkiye'nin en büyük gölüdür. Suyu sodalıdır."
@@ -68,7 +69,7 @@ def test_cli_convert_writes_beir_layout_readable_by_tasks(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["convert", str(squad(tmp_path)), "--out", str(out)]) == 0
     assert "rejects:" in capsys.readouterr().out
-    from bench import tasks
+    from bench.data import tasks
 
     data = tasks.read_beir(out)
     assert len(data.corpus) == 3 and len(data.queries) == 2

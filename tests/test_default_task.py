@@ -3,7 +3,9 @@
 import json
 from collections import Counter, defaultdict
 
-from bench import encoders, evaluate, registry, tasks
+from bench.models import encoders, registry
+from bench.measure import evaluate
+from bench.data import tasks
 from conftest import DEFAULT_TASK_DIR
 
 

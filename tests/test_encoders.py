@@ -1,6 +1,6 @@
 import numpy as np
 
-from bench import encoders, registry
+from bench.models import encoders, registry
 
 
 def _entry(tiny_registry, name):
@@ -38,7 +38,7 @@ def test_second_encode_is_served_from_disk_cache(tiny_registry):
 
 
 def test_bm25_ranks_the_paragraph_sharing_stemmed_words():
-    from bench.lexical import BM25
+    from bench.models.lexical import BM25
 
     scores = BM25().scores(["İlaçları nerede saklamalıyım?"],
                            ["İlaç serin ve kuru yerde saklanmalıdır.", "Futbol doksan dakika sürer."])

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from bench import evaluate
-from bench.tasks import RetrievalData
+from bench.measure import evaluate
+from bench.data.tasks import RetrievalData
 
 
 class FixedScores:

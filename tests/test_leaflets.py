@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from bench import chunking, leaflets, tasks
+from bench.data import chunking, leaflets, tasks
 from bench.errors import BenchError, Unavailable
 
 LEAFLET = {"prospektus": [

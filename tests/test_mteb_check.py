@@ -1,4 +1,6 @@
-from bench import encoders, mteb_check, registry, tasks
+from bench.models import encoders, registry
+from bench.measure import mteb_check
+from bench.data import tasks
 
 
 def test_bench_figures_match_mteb_evaluate(tiny_registry, tiny_task):

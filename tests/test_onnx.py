@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench import encoders, registry
+from bench.models import encoders, registry
 
 TEXTS = [
     "Kısa.",
@@ -48,7 +48,7 @@ def test_export_happens_once(tiny_registry):
 def test_int8_keeps_early_feed_forward_outputs_in_float(tiny_registry):
     import onnx
 
-    from bench import onnx_runtime
+    from bench.models import onnx_runtime
     from bench.paths import cache_dir
 
     entry = _entry(tiny_registry)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench import pipelines
+from bench.models import pipelines
 
 
 class Fixed:
@@ -52,7 +52,9 @@ def test_score_fusion_normalises_each_part():
 
 def test_cross_encoder_pipeline_end_to_end(tiny_registry, tiny_task, tiny_cross_encoder_dir, tmp_path):
     """A tiny random cross-encoder built in a fixture, loaded through the same registry path users take."""
-    from bench import encoders, evaluate, registry, tasks
+    from bench.models import encoders, registry
+    from bench.measure import evaluate
+    from bench.data import tasks
 
     path = tmp_path / "m.yaml"
     path.write_text(tiny_registry.read_text(encoding="utf-8") + f"""
@@ -84,7 +86,7 @@ def test_cross_encoder_pipeline_end_to_end(tiny_registry, tiny_task, tiny_cross_
 
 
 def test_pipeline_naming_an_unknown_stage_is_a_registry_error(tmp_path):
-    from bench import registry
+    from bench.models import registry
     from bench.errors import BenchError
 
     path = tmp_path / "m.yaml"

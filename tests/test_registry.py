@@ -1,6 +1,6 @@
 import pytest
 
-from bench import registry
+from bench.models import registry
 from bench.errors import BenchError, Unavailable
 
 

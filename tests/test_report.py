@@ -1,5 +1,5 @@
-from bench import report
-from bench.results import ResultRecord
+from bench.reports import report
+from bench.reports.results import ResultRecord
 
 
 def rec(model, variant, ndcg, p50, kind="bi-encoder"):

@@ -1,6 +1,7 @@
 """Speed figures are printed by `bench speed`, never asserted against a clock; here only their sanity."""
 
-from bench import registry, speed
+from bench.models import registry
+from bench.measure import speed
 
 
 def test_flop_count_of_one_bert_layer():

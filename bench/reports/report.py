@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.results import ResultRecord
+from bench.reports.results import ResultRecord
 
 BASELINE_KIND = "lexical"
 BUDGETS_MS = (2, 10, 50)

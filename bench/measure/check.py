@@ -12,9 +12,11 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from bench import encoders, evaluate, registry, tasks
+from bench.models import encoders, registry
+from bench.measure import evaluate
+from bench.data import tasks
 from bench.errors import BenchError
-from bench.results import ResultRecord
+from bench.reports.results import ResultRecord
 
 METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10")
 TOLERANCE = 0.01

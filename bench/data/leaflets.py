@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from bench import convert
-from bench.chunking import Chunk, chunk_text
+from bench.data import convert
+from bench.data.chunking import Chunk, chunk_text
 from bench.errors import BenchError
 
 SECTIONS = {
@@ -77,7 +77,7 @@ def relevant(chunks_of_section: list[Chunk], section_text: str, evidence: str) -
 
 
 def task_data(path: Path, questions_path: Path, name: str):
-    from bench.tasks import RetrievalData
+    from bench.data.tasks import RetrievalData
 
     items = {item["ilacAdi"]: item for item in read(path)}
     all_chunks = chunks(path)

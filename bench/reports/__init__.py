@@ -1,0 +1,1 @@
+"""Result records in, Markdown leaderboards and plots out."""

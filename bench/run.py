@@ -1,0 +1,165 @@
+"""The benchmark run: candidates x runtime variants x tasks -> result records (callable from Python).
+
+    >>> import bench
+    >>> records = bench.run(models="models.yaml", tasks=["tr_mini_wiki"], only=["BM25 (Turkish Snowball)"])
+    >>> bench.to_frame(records)[["task", "model", "variant", "ndcg_at_10"]]
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bench.data import tasks as taskdata
+from bench.errors import BenchError, Unavailable, one_line
+from bench.measure import evaluate, speed
+from bench.models import encoders, registry
+from bench.reports import report, results
+
+def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
+    stages = [f"{e.name} [{v}]" for e, v in entry.stage_entries] or None
+    return results.ResultRecord(task=task, model=entry.name, variant=variant, status=status,
+                                kind=entry.kind, loader=entry.loader, source=entry.source, stages=stages,
+                                created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **kw)
+
+
+def _write_details(out: Path, task: str, entry, variant: str, per_query: list[dict]) -> str:
+    rel = Path("details") / report.slug(task) / f"{report.slug(entry.name)}__{variant}.jsonl"
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    with open(out / rel, "w", encoding="utf-8") as f:
+        for row in per_query:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return str(rel)
+
+
+def select(models, only=None, variants=None) -> list[tuple]:
+    """(entry, variant) pairs of the registry, narrowed to `only` names and `variants`."""
+    entries = registry.load_registry(models)
+    if only:
+        wanted = set(only)
+        missing = wanted - {e.name for e in entries}
+        if missing:
+            raise BenchError(f"--only: no registry entry named {', '.join(sorted(missing))} in {models}")
+        entries = [e for e in entries if e.name in wanted]
+    return [(e, v) for e in entries for v in e.variants if not variants or v in variants]
+
+
+def _load_tasks(specs):
+    data, problems, bad_input = {}, {}, False
+    for spec in specs:
+        try:
+            data[spec.name] = taskdata.load(spec)
+        except Unavailable as u:
+            print(f"skipping task {spec.name}: {u.reason}", file=sys.stderr)
+            problems[spec.name] = ("skipped", u.reason, u.fix)
+        except BenchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            bad_input = True
+            problems[spec.name] = ("failed", str(e), "fix the task data and run again")
+    return data, problems, bad_input
+
+
+def _speed_texts(data) -> dict:
+    return {name: {"queries": list(d.queries.values()), "passages": [d.doc_text(x) for x in d.corpus]}
+            for name, d in data.items()}
+
+
+def _machine_fields(threads: int) -> dict:
+    m = speed.machine(threads)
+    return {"threads": threads, "peak_gflops": m["peak_gflops"], "cpu": f"{m['cpu']} ({m['cores']} cores)",
+            "simd": m["simd"], "libs": m["libs"]}
+
+
+def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None, measure_speed=True,
+        out="reports", write_reports=True) -> list[results.ResultRecord]:
+    """Score every selected candidate x variant on the tasks; returns the merged records of `out`/results.json.
+
+    Bad task data is recorded as `failed` for that task and raised as BenchError after the others have run.
+    """
+    threads = threads or encoders.threads()
+    pairs = select(models, only, variants)
+    specs = taskdata.resolve(tasks)
+    out = Path(out)
+    os.environ["BENCH_THREADS"] = str(threads)
+    data, problems, bad_input = _load_tasks(specs)
+    records_path = out / "results.json"
+    done = results.read(records_path) if records_path.exists() else []
+    new: list[results.ResultRecord] = []
+    for spec in specs:
+        if spec.name in problems:
+            status, reason, fix = problems[spec.name]
+            new += [_record(e, v, spec.name, status, reason=reason, fix=fix) for e, v in pairs]
+    machine = _machine_fields(threads) if measure_speed and data else {}
+
+    for entry, variant in tqdm(pairs if data else [], desc="candidates", unit="variant"):
+        label = f"{entry.name} [{variant}]"
+        try:
+            candidate = encoders.load(entry, variant)
+        except Unavailable as u:
+            tqdm.write(f"skipped {label}: {u.reason}")
+            new += [_record(entry, variant, t, "skipped", reason=u.reason, fix=u.fix) for t in data]
+            continue
+        except Exception as e:  # one broken candidate must not lose the others' results
+            tqdm.write(f"failed {label}: {one_line(e)}")
+            new += [_record(entry, variant, t, "failed", reason=one_line(e), fix="see the reason; check the registry entry")
+                    for t in data]
+            continue
+        rows = {}
+        for name, d in data.items():
+            try:
+                ev = evaluate.evaluate(candidate, d)
+            except Exception as e:
+                tqdm.write(f"failed {label} on {name}: {one_line(e)}")
+                new.append(_record(entry, variant, name, "failed", reason=one_line(e)))
+                continue
+            details = _write_details(out, name, entry, variant, ev.per_query)
+            rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
+                                 n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
+                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details)
+            tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
+        del candidate
+        gc.collect()
+        if rows and measure_speed:
+            try:
+                figures = speed.measure(entry, variant, _speed_texts({n: data[n] for n in rows}), threads)
+                for name, rec in rows.items():
+                    for key, value in {**asdict(figures[name]), **machine}.items():
+                        setattr(rec, key, value)
+                f = next(iter(figures.values()))
+                tqdm.write(f"{'speed':>14} {label:<55} p50 {f.latency_p50_ms:.1f} ms, {f.throughput_per_s:.1f} passages/s")
+            except Exception as e:
+                tqdm.write(f"speed of {label} not measured: {one_line(e)}")
+                for rec in rows.values():
+                    rec.reason = f"speed not measured: {one_line(e)}"
+        new += rows.values()
+        _save(done, new, records_path)  # saved per candidate: a crash keeps what ran
+    merged = _save(done, new, records_path)
+    if write_reports:
+        for path in report.write_reports(merged, out):
+            print(f"wrote {path}")
+    if bad_input:
+        raise BenchError("some task data is malformed (see the errors above); the other tasks' results were written")
+    return merged
+
+
+def to_frame(records):
+    """Records as a pandas DataFrame, one row per (task, model, variant)."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(r) for r in records])
+
+
+def _save(done, new, path):
+    merged = results.merge(done, new)
+    results.fill_deltas(merged)
+    results.write(merged, path)
+    return merged
+
+
