@@ -28,7 +28,7 @@ def cmd_run(args) -> int:
     from bench.run import run
 
     run(models=args.models, tasks=args.tasks, only=args.only, variants=args.variants, threads=args.threads,
-        measure_speed=not args.no_speed, out=args.out)
+        measure_speed=not args.no_speed, out=args.out, replace=args.replace)
     return 0
 
 
@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=encoders.threads(), help="threads for every runtime (default: all cores)")
     r.add_argument("--no-speed", action="store_true", help="quality only; skip the speed and memory measurements")
     r.add_argument("--out", default="reports")
+    r.add_argument("--replace", action="store_true",
+                   help="drop rows in --out computed on other data for the same task (else the run refuses to mix them)")
     r.set_defaults(fn=cmd_run)
     sp = sub.add_parser("speed", help="measure load time, latency, throughput and memory of each variant")
     sp.add_argument("--models", default="models.yaml")

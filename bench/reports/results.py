@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -46,6 +50,10 @@ class ResultRecord:
     cpu: str = ""
     simd: str = ""
     libs: str = ""
+    # provenance: the data (as loaded) and the code each figure came from
+    task_fingerprint: str = ""
+    task_files: dict | None = None  # file name -> sha256
+    code_version: str = ""
     created: str = ""
 
     @property
@@ -58,9 +66,27 @@ _NAMES = {f.name for f in fields(ResultRecord)}
 
 def write(records: list[ResultRecord], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps([asdict(r) for r in records], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    # A unique temporary name, renamed into place: a reader never sees half a file, a crash never leaves one.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps([asdict(r) for r in records], ensure_ascii=False, indent=1) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def locked(path: Path):
+    """Serialise read-merge-write of one results file across processes (two `bench run`s into one --out)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def read(path: Path) -> list[ResultRecord]:
@@ -96,3 +122,38 @@ def merge(old: list[ResultRecord], new: list[ResultRecord]) -> list[ResultRecord
     """A re-run replaces its own rows and keeps every other result already on disk."""
     fresh = {r.key: r for r in new}
     return [r for r in old if r.key not in fresh] + list(fresh.values())
+
+
+def conflicts(old: list[ResultRecord], fingerprints: dict[str, str]) -> dict[str, set[str]]:
+    """Tasks whose stored rows were computed on other data than `fingerprints` (task -> data fingerprint) says."""
+    out: dict[str, set[str]] = {}
+    for r in old:
+        fp = fingerprints.get(r.task)
+        if fp and r.status == "ok" and r.task_fingerprint != fp:
+            out.setdefault(r.task, set()).add(r.task_fingerprint or "unrecorded")
+    return out
+
+
+def refuse_conflicts(old: list[ResultRecord], fingerprints: dict[str, str], path: Path) -> None:
+    found = conflicts(old, fingerprints)
+    if found:
+        task, other = sorted(found.items())[0]
+        raise BenchError(f"{path}: the rows of task '{task}' were computed on other data (fingerprint "
+                         f"{', '.join(sorted(other))}, this run's is {fingerprints[task]}); pass --replace to drop "
+                         "them, or --out another folder")
+
+
+def save(new: list[ResultRecord], path: Path, fingerprints: dict[str, str], replace: bool = False) -> list[ResultRecord]:
+    """Merge `new` into the results file under a lock, re-reading it first so a concurrent run's rows survive.
+
+    Rows of a task computed on other data are refused (or, with `replace`, dropped): one leaderboard, one dataset.
+    """
+    with locked(path):
+        old = read(path) if path.exists() else []
+        if replace:
+            old = [r for r in old if not (fingerprints.get(r.task) and r.task_fingerprint != fingerprints[r.task])]
+        refuse_conflicts(old, fingerprints, path)
+        merged = merge(old, new)
+        fill_deltas(merged)
+        write(merged, path)
+    return merged
