@@ -143,8 +143,11 @@ def cmd_mteb_check(args) -> int:
         rows += mteb_check.compare(candidate, data, spec.language)
     from tabulate import tabulate
 
+    if not rows:
+        print("mteb-check failed: nothing was compared (every candidate was skipped)", file=sys.stderr)
+        return 1
     print(tabulate(rows, headers=["model", "metric", "bench", "mteb.evaluate", "|diff|"], floatfmt=".5f"))
-    worst = max((r[4] for r in rows), default=0.0)
+    worst = max(r[4] for r in rows)
     print(f"largest difference: {worst:.5f}")
     return 0 if worst <= 1e-4 else 1
 
