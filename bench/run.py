@@ -122,7 +122,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
             details = _write_details(out, name, entry, variant, ev.per_query)
             rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
                                  n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
-                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details)
+                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details,
+                                 per_query_ndcg=ev.per_query_ndcg)
             tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
         del candidate
         gc.collect()
@@ -159,6 +160,7 @@ def to_frame(records):
 def _save(done, new, path):
     merged = results.merge(done, new)
     results.fill_deltas(merged)
+    results.fill_intervals(merged)
     results.write(merged, path)
     return merged
 
