@@ -11,12 +11,12 @@ __version__ = "0.1.0"
 
 
 def run(*args, **kwargs):
-    from bench.run import run as _run
+    from bench.runner import run as _run
 
     return _run(*args, **kwargs)
 
 
 def to_frame(records):
-    from bench.run import to_frame as _to_frame
+    from bench.runner import to_frame as _to_frame
 
     return _to_frame(records)

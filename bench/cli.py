@@ -25,7 +25,7 @@ def _lookup(entries: dict, name: str, flag: str, models_path):
 
 
 def cmd_run(args) -> int:
-    from bench.run import run
+    from bench.runner import run
 
     run(models=args.models, tasks=args.tasks, only=args.only, variants=args.variants, threads=args.threads,
         measure_speed=not args.no_speed, out=args.out, replace=args.replace)
@@ -33,7 +33,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_speed(args) -> int:
-    from bench.run import _load_tasks, _speed_texts, select
+    from bench.runner import _load_tasks, _speed_texts, select
 
     pairs = select(args.models, args.only, args.variants)
     specs = tasks.resolve(args.tasks)

@@ -1,16 +1,38 @@
 from bench.reports import report
 from bench.reports.results import ResultRecord
 
+N = 200  # questions
 
-def rec(model, variant, ndcg, p50, kind="bi-encoder"):
+
+def ones(k):
+    """Per-question nDCG@10 of a row that answers the first k questions perfectly and misses the rest.
+
+    Rows built this way are nested (more ones = a superset), so any two differ only on the questions between them.
+    """
+    return {f"q{i:03d}": 1.0 if i < k else 0.0 for i in range(N)}
+
+
+def rec(model, variant, per_query, p50, kind="bi-encoder"):
+    ndcg = None if per_query is None else sum(per_query.values()) / len(per_query)
     return ResultRecord(task="t", model=model, variant=variant, status="ok", kind=kind, ndcg_at_10=ndcg, mrr_at_10=ndcg,
-                        recall_at_1=ndcg, recall_at_5=ndcg, recall_at_10=ndcg, n_queries=10, n_docs=5,
+                        recall_at_1=ndcg, recall_at_5=ndcg, recall_at_10=ndcg, n_queries=N, n_docs=5,
                         latency_p50_ms=p50, latency_p95_ms=p50 * 1.2, throughput_per_s=100.0, threads=2,
-                        peak_gflops=100.0, cpu="test cpu")
+                        peak_gflops=100.0, cpu="test cpu", per_query_ndcg=per_query)
 
 
-ROWS = [rec("bm25", "bm25s", 0.80, 0.1, kind="lexical"), rec("big", "torch-fp32", 0.92, 40.0),
-        rec("big", "onnx-int8", 0.915, 6.0), rec("slow-bad", "torch-fp32", 0.70, 30.0)]
+# big [onnx-int8] loses one question of big [torch-fp32] (0.915 vs 0.920: not significant); BM25 (0.80) and
+# slow-bad (0.70) are far below on many questions (significant).
+ROWS = [rec("bm25", "bm25s", ones(160), 0.1, kind="lexical"), rec("big", "torch-fp32", ones(184), 40.0),
+        rec("big", "onnx-int8", ones(183), 6.0), rec("slow-bad", "torch-fp32", ones(140), 30.0)]
+
+
+def without_scores(rows):
+    out = []
+    for r in rows:
+        old = rec(r.model, r.variant, None, r.latency_p50_ms, kind=r.kind)
+        old.ndcg_at_10 = r.ndcg_at_10
+        out.append(old)
+    return out
 
 
 def test_pareto_front_keeps_only_undominated_rows():
@@ -18,28 +40,67 @@ def test_pareto_front_keeps_only_undominated_rows():
     assert [(r.model, r.variant) for r in front] == [("bm25", "bm25s"), ("big", "onnx-int8"), ("big", "torch-fp32")]
 
 
-def test_recommendation_per_latency_budget():
+def test_recommendation_is_the_cheapest_row_tied_with_the_best():
     lines = report.recommendations(ROWS)
     assert "≤ 2 ms per query:** bm25 [bm25s]" in lines[0]
-    assert "≤ 10 ms per query:** big [onnx-int8]" in lines[1] and "0.005 nDCG@10 below" in lines[1]
+    assert "-0.120 nDCG@10 against the best overall, big [torch-fp32] (significant, p < 0.001" in lines[0]
+    assert "≤ 10 ms per query:** big [onnx-int8]" in lines[1] and "-0.005 nDCG@10" in lines[1]
+    assert "(not significant, p = " in lines[1] and "buys no significant gain" in lines[1]
+    # the 0.005 of torch-fp32 over onnx-int8 is one question in 200: 40 ms buys nothing significant over 6 ms
+    assert "≤ 50 ms per query:** big [onnx-int8]" in lines[2] and "6.7× lower query latency" in lines[2]
+    assert "Best overall:** big [torch-fp32]" in lines[3] and "(95% CI 0.8" in lines[3]
+    assert "statistically tied with it: big [onnx-int8], 6.00 ms" in lines[3]
+
+
+def test_recommendation_in_a_tight_budget_takes_the_cheapest_tied_with_the_best_there():
+    tiny = rec("tiny", "onnx-int8", ones(159), 0.05)  # one question below BM25, and faster
+    line = report.recommendations(ROWS + [tiny])[0]
+    assert "≤ 2 ms per query:** tiny [onnx-int8]" in line and "(significant, p < 0.001" in line
+
+
+def test_without_per_question_scores_nothing_is_called_tied_or_significant():
+    old = without_scores(ROWS)
+    lines = report.recommendations(old)
     assert "≤ 50 ms per query:** big [torch-fp32]" in lines[2] and "best overall" in lines[2]
-    assert "Best overall:** big [torch-fp32]" in lines[3] and "big [onnx-int8] answers in 6.00 ms" in lines[3]
+    assert "No faster row scores as high" in lines[3] and "95% CI" not in lines[3]
+    hybrid = rec("hybrid", "bm25s+onnx-int8", None, 7.0, kind="pipeline")
+    hybrid.ndcg_at_10, hybrid.stages = 0.93, ["bm25 [bm25s]", "big [onnx-int8]"]
+    line = report.pipeline_verdicts(old + [hybrid])[0]
+    assert "is higher than each of its parts (untested" in line and "+0.015 (n/a) against the best" in line
+    md = report.task_markdown("t", old)
+    assert "| n/a " in md and "(n/a)" in md and "*" not in md.split("Beat BM25")[1].split("\n")[0]
 
 
-def test_markdown_has_plot_table_and_recommendation(tmp_path):
-    paths = report.write_reports(ROWS + [ResultRecord(task="t", model="hub", variant="torch-fp32", status="skipped",
-                                                      reason="no network", fix="hf download hub")], tmp_path)
+def test_markdown_has_plot_table_intervals_and_recommendation(tmp_path):
+    close = rec("close", "onnx-int8", ones(161), 3.0)  # one question above BM25: higher, not significantly
+    paths = report.write_reports(ROWS + [close, ResultRecord(task="t", model="hub", variant="torch-fp32",
+                                                             status="skipped", reason="no network",
+                                                             fix="hf download hub")], tmp_path)
     md = paths[0].read_text(encoding="utf-8")
     assert "![nDCG@10 against query latency](t-pareto.png)" in md and (tmp_path / "t-pareto.png").stat().st_size > 1000
     assert "## Recommendation" in md and "Pareto front" in md and "| hub" in md and "hf download hub" in md
-    table = [line for line in md.splitlines() if line.startswith("| ")]
-    assert table[1].startswith("| big ") and "torch-fp32" in table[1]  # best first (row 0 is the header)
+    table = next(b for b in md.split("\n\n") if b.startswith("| Model")).splitlines()
+    assert "95% CI" in table[0] and "Δ vs best" in table[0]
+    cells = {(c[1], c[2]): c for c in ([x.strip() for x in line.split("|")] for line in table[2:])}
+    assert table[2].startswith("| big ") and cells["big", "torch-fp32"][9] == "= best"  # best first
+    low, high = (float(x) for x in cells["big", "torch-fp32"][4].split("–"))
+    assert low < 0.92 < high
+    assert cells["big", "onnx-int8"][8] == "+0.115*" and cells["big", "onnx-int8"][9] == "-0.005 (n.s.)"
+    assert cells["close", "onnx-int8"][8] == "+0.005 (n.s.)"
+    assert ("Beat BM25 on nDCG@10 (significant at 0.05): big [torch-fp32], big [onnx-int8]. "
+            "Higher but not significantly: close [onnx-int8]. Do not: slow-bad [torch-fp32].") in md
+    assert "paired randomization (sign-flip) test" in md and "2000 resamples, seed 0" in md
 
 
-def test_pipeline_verdict_compares_with_each_part():
-    hybrid = rec("hybrid", "bm25s+onnx-int8", 0.93, 7.0, kind="pipeline")
+def test_pipeline_verdict_claims_only_significant_wins():
+    hybrid = rec("hybrid", "bm25s+onnx-int8", ones(N), 7.0, kind="pipeline")
     hybrid.stages = ["bm25 [bm25s]", "big [onnx-int8]"]
     line = report.pipeline_verdicts(ROWS + [hybrid])[0]
-    assert "beats each of its parts" in line and "+0.015 against the best" in line
-    hybrid.ndcg_at_10 = 0.90
-    assert "does not beat its best part" in report.pipeline_verdicts(ROWS + [hybrid])[0]
+    assert "beats each of its parts" in line and "+0.085* against the best" in line
+    hybrid.per_query_ndcg = ones(186)  # three questions above big [onnx-int8]: higher, not significantly
+    hybrid.ndcg_at_10 = 0.93
+    line = report.pipeline_verdicts(ROWS + [hybrid])[0]
+    assert "ties: not significantly better than big [onnx-int8]" in line and "+0.015 (n.s.)" in line
+    hybrid.per_query_ndcg = ones(140)
+    hybrid.ndcg_at_10 = 0.70
+    assert "does not beat its best part (significantly worse)" in report.pipeline_verdicts(ROWS + [hybrid])[0]

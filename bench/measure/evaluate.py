@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
@@ -19,6 +19,7 @@ class Evaluation:
     metrics: dict[str, float]
     per_query: list[dict]
     encode_seconds: float
+    per_query_ndcg: dict[str, float] = field(default_factory=dict)  # question id -> nDCG@10, for bench.measure.stats
 
 
 def top_k(scores: np.ndarray, doc_ids: list[str], k: int = TOP_K) -> list[dict[str, float]]:
@@ -32,7 +33,17 @@ def top_k(scores: np.ndarray, doc_ids: list[str], k: int = TOP_K) -> list[dict[s
 
 def metrics_from_results(results: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
     """mteb's own retrieval scoring (pytrec_eval for nDCG/recall, mteb's MRR), named as mteb names them."""
+    return scores_from_results(results, qrels)[0]
+
+
+def scores_from_results(results, qrels) -> tuple[dict[str, float], dict[str, float]]:
+    """The metrics above and each question's nDCG@10 from the same pytrec_eval pass, so their mean is the metric."""
     r = calculate_retrieval_scores(results, qrels, list(K_VALUES))
+    per_query = {qid: round(s["ndcg_cut_10"], 5) for qid, s in r.all_scores.items()}
+    return _named(r), per_query
+
+
+def _named(r) -> dict[str, float]:
     return {
         "ndcg_at_10": r.ndcg["NDCG@10"],
         "mrr_at_10": round(r.mrr["MRR@10"], 5),
@@ -53,8 +64,8 @@ def score_matrix(candidate, data: RetrievalData) -> tuple[list[str], list[str], 
 def evaluate(candidate, data: RetrievalData) -> Evaluation:
     qids, doc_ids, scores, seconds = score_matrix(candidate, data)
     results = dict(zip(qids, top_k(scores, doc_ids)))
-    metrics = metrics_from_results(results, data.qrels)
-    return Evaluation(metrics, per_query_view(data, qids, doc_ids, scores), seconds)
+    metrics, per_query_ndcg = scores_from_results(results, data.qrels)
+    return Evaluation(metrics, per_query_view(data, qids, doc_ids, scores), seconds, per_query_ndcg)
 
 
 def per_query_view(data: RetrievalData, qids: list[str], doc_ids: list[str], scores: np.ndarray, show: int = 5) -> list[dict]:

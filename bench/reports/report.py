@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench.measure import stats
+from bench.reports import results
 from bench.reports.results import ResultRecord
 
 BASELINE_KIND = "lexical"
@@ -49,36 +51,102 @@ def pareto_front(records: list[ResultRecord]) -> list[ResultRecord]:
     return front
 
 
+def _test(a: ResultRecord, b: ResultRecord) -> stats.Paired:
+    """a against b, question by question; untested (p None) when either record lacks per-question scores."""
+    return stats.compare(a.per_query_ndcg, b.per_query_ndcg, fallback_diff=a.ndcg_at_10 - b.ndcg_at_10)
+
+
+def _against(rows: list[ResultRecord], ref: ResultRecord) -> dict[str, stats.Paired]:
+    """_test(row, ref) for every row, keyed by label, in one batch."""
+    tests = stats.compare_many([r.per_query_ndcg for r in rows], ref.per_query_ndcg,
+                               [r.ndcg_at_10 - ref.ndcg_at_10 for r in rows])
+    return {label(r): t for r, t in zip(rows, tests)}
+
+
+def _not_worse(r: ResultRecord, ref: ResultRecord, t: stats.Paired) -> bool:
+    """r is statistically tied with or better than ref; untested, only a mean at least as high counts."""
+    return not t.worse if t.tested else r.ndcg_at_10 >= ref.ndcg_at_10
+
+
+def _delta(t: stats.Paired) -> str:
+    """A difference with its verdict: * significant, (n.s.) not significant, (n/a) not testable."""
+    return f"{t.diff:+.3f}" + ("*" if t.significant else " (n.s.)" if t.tested else " (n/a)")
+
+
+def _verdict(t: stats.Paired) -> str:
+    if not t.tested:
+        return "untested: no per-question scores"
+    p = "p < 0.001" if t.p_value < 0.001 else f"p = {t.p_value:.3f}"
+    return f"{'significant' if t.significant else 'not significant'}, {p}"
+
+
+def _interval(r: ResultRecord) -> tuple[float, float] | None:
+    if r.ndcg_ci_low is not None and r.ndcg_ci_high is not None:
+        return r.ndcg_ci_low, r.ndcg_ci_high
+    return stats.interval(r.per_query_ndcg)
+
+
+def _ci(r: ResultRecord) -> str:
+    iv = _interval(r)
+    return "n/a" if iv is None else f"{iv[0]:.3f}–{iv[1]:.3f}"
+
+
+def _score(r: ResultRecord) -> str:
+    iv = _interval(r)
+    return f"nDCG@10 {r.ndcg_at_10:.3f}" + ("" if iv is None else f" (95% CI {iv[0]:.3f}–{iv[1]:.3f})")
+
+
+def _cheapest(rows: list[ResultRecord]) -> ResultRecord:
+    return min(rows, key=lambda r: (r.latency_p50_ms, -r.ndcg_at_10))
+
+
+def _tied_with(rows: list[ResultRecord], ref: ResultRecord) -> list[ResultRecord]:
+    tests = _against(rows, ref)
+    return [r for r in rows if _not_worse(r, ref, tests[label(r)])]
+
+
 def recommendations(records: list[ResultRecord]) -> list[str]:
+    """Per latency budget, the cheapest row not significantly worse than the best overall; when no row in the
+    budget is, the cheapest one not significantly worse than the best in the budget."""
     timed = [r for r in records if r.latency_p50_ms is not None]
     if not timed:
         return []
     best = max(timed, key=lambda r: (r.ndcg_at_10, -r.latency_p50_ms))
+    vs_best = _against(timed, best)
+    tied_best = [r for r in timed if _not_worse(r, best, vs_best[label(r)])]
+    tied_labels = {label(r) for r in tied_best}
     lines = []
     for budget in BUDGETS_MS:
         fits = [r for r in timed if r.latency_p50_ms <= budget]
         if not fits:
             lines.append(f"- **≤ {budget} ms per query:** nothing measured here is that fast.")
             continue
-        pick = max(fits, key=lambda r: (r.ndcg_at_10, -r.latency_p50_ms))
+        top = max(fits, key=lambda r: (r.ndcg_at_10, -r.latency_p50_ms))
+        pick = _cheapest([r for r in fits if label(r) in tied_labels] or _tied_with(fits, top))
         if pick is best:
             trade = "it is also the best overall, so a larger budget buys nothing here."
         else:
-            trade = (f"{best.ndcg_at_10 - pick.ndcg_at_10:.3f} nDCG@10 below the best overall, at "
-                     f"{best.latency_p50_ms / pick.latency_p50_ms:.1f}× lower query latency.")
-        lines.append(f"- **≤ {budget} ms per query:** {label(pick)} — nDCG@10 {pick.ndcg_at_10:.3f}, "
+            t = vs_best[label(pick)]
+            trade = (f"{t.diff:+.3f} nDCG@10 against the best overall, {label(best)} ({_verdict(t)}), at "
+                     f"{best.latency_p50_ms / pick.latency_p50_ms:.1f}× lower query latency"
+                     + ("; a larger budget buys no significant gain." if label(pick) in tied_labels else "."))
+        lines.append(f"- **≤ {budget} ms per query:** {label(pick)} — {_score(pick)}, "
                      f"p50 {pick.latency_p50_ms:.2f} ms; {trade}")
-    fastest_same = min((r for r in timed if r.ndcg_at_10 >= best.ndcg_at_10 - 0.01), key=lambda r: r.latency_p50_ms)
-    lines.append(f"- **Best overall:** {label(best)} — nDCG@10 {best.ndcg_at_10:.3f}, p50 {best.latency_p50_ms:.2f} ms, "
-                 f"{_f(best.throughput_per_s, 1)} passages/s."
-                 + ("" if fastest_same is best else
-                    f" Within 0.01 of it, {label(fastest_same)} answers in {fastest_same.latency_p50_ms:.2f} ms "
-                    f"({best.latency_p50_ms / fastest_same.latency_p50_ms:.1f}× faster)."))
+    tied = _cheapest(tied_best)
+    if tied is best:
+        tie = (" No faster row is statistically tied with it." if vs_best[label(best)].tested
+               else " No faster row scores as high.")
+    else:
+        t = vs_best[label(tied)]
+        tie = (f" Cheapest row statistically tied with it: {label(tied)}, {tied.latency_p50_ms:.2f} ms "
+               f"({best.latency_p50_ms / tied.latency_p50_ms:.1f}× faster; {t.diff:+.3f}, {_verdict(t)}).")
+    lines.append(f"- **Best overall:** {label(best)} — {_score(best)}, p50 {best.latency_p50_ms:.2f} ms, "
+                 f"{_f(best.throughput_per_s, 1)} passages/s." + tie)
     return lines
 
 
 def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
-    """Does each pipeline beat every one of its parts on this task?"""
+    """Does each pipeline significantly beat every one of its parts on this task?"""
     by_label = {label(r): r for r in records}
     lines = []
     for r in records:
@@ -91,10 +159,20 @@ def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
             lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f}; no row for {', '.join(missing)} to compare with.")
             continue
         best = max(scored, key=lambda p: p.ndcg_at_10)
-        verdict = "beats each of its parts" if r.ndcg_at_10 > best.ndcg_at_10 else "does not beat its best part"
+        tests = {label(p): _test(r, p) for p in scored}
+        against_best = tests[label(best)]
+        if not against_best.tested:
+            verdict = ("is higher than each of its parts" if r.ndcg_at_10 > best.ndcg_at_10
+                       else "does not beat its best part") + " (untested: no per-question scores)"
+        elif all(t.better for t in tests.values()):
+            verdict = "beats each of its parts"
+        elif against_best.worse:
+            verdict = "does not beat its best part (significantly worse)"
+        else:
+            verdict = "ties: not significantly better than " + ", ".join(n for n, t in tests.items() if not t.better)
         lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f} {verdict} ("
                      + ", ".join(f"{label(p)} {p.ndcg_at_10:.3f}" for p in scored)
-                     + f"; {r.ndcg_at_10 - best.ndcg_at_10:+.3f} against the best).")
+                     + f"; {_delta(against_best)} against the best).")
     return lines
 
 
@@ -115,11 +193,14 @@ def plot(task: str, records: list[ResultRecord], path: Path) -> bool:
         ax.scatter(r.latency_p50_ms, r.ndcg_at_10, s=40, color="tab:red" if on_front else "tab:blue",
                    marker="s" if r.kind == BASELINE_KIND else "o", zorder=3, label=f"{n}  {label(r)}")
         ax.annotate(str(n), (r.latency_p50_ms, r.ndcg_at_10), fontsize=8, xytext=(4, 3), textcoords="offset points")
+        iv = _interval(r)
+        if iv is not None:
+            ax.vlines(r.latency_p50_ms, *iv, color="tab:red" if on_front else "tab:blue", lw=1, alpha=0.5, zorder=2)
     ax.plot([r.latency_p50_ms for r in front], [r.ndcg_at_10 for r in front], color="tab:red", lw=1, ls="--",
             label="Pareto front (red points)")
     ax.set_xscale("log")
     ax.set_xlabel("query latency p50 at batch 1 (ms, log scale)")
-    ax.set_ylabel("nDCG@10")
+    ax.set_ylabel("nDCG@10 (bars: 95% CI)")
     ax.set_title(f"{task}: quality vs query latency")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, handlelength=1)
@@ -154,6 +235,29 @@ def _data_lines(ok: list[ResultRecord]) -> list[str]:
     return out
 
 
+STATS_NOTE = (f"95% CI: percentile bootstrap interval of nDCG@10 over the questions ({stats.N_RESAMPLES} "
+              f"resamples, seed {stats.SEED}; every row resampled on the same question sets). Δ vs BM25 and Δ vs "
+              "best: mean per-question difference over the questions both rows answered; * = significant at "
+              f"α = {stats.ALPHA} by a two-sided paired randomization (sign-flip) test ({stats.N_RESAMPLES} "
+              f"resamples, seed {stats.SEED}), (n.s.) = not significant. Each comparison is tested at "
+              f"{stats.ALPHA} on its own, with no correction for the many comparisons in this table. "
+              "Overlapping intervals do not make a tie: the paired test compares rows question by question, and the "
+              "marks, the BM25 verdict and the recommendation use it. "
+              "n/a: the record has no per-question scores (written by an older version), so no interval and no "
+              "test; such rows are only compared by their means.")
+
+
+def _bm25_sentence(dense: list[ResultRecord], vs_bm25: dict[str, stats.Paired]) -> str:
+    """Only significant wins count as beating BM25; higher-but-not-significant rows are named apart."""
+    tests = {label(r): vs_bm25[label(r)] for r in dense}
+    wins = [n for n, t in tests.items() if t.better]
+    unsure = [n + ("" if t.tested else " (untested)") for n, t in tests.items() if not t.better and t.diff > 0]
+    behind = [n for n, t in tests.items() if t.diff <= 0]
+    return (f"Beat BM25 on nDCG@10 (significant at {stats.ALPHA}): {', '.join(wins) or 'none'}. "
+            f"Higher but not significantly: {', '.join(unsure) or 'none'}. "
+            f"Do not: {', '.join(behind) or 'none'}.")
+
+
 def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None = None) -> str:
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: (-(r.ndcg_at_10 or 0), r.latency_p50_ms or 0))
     others = [r for r in records if r.status != "ok"]
@@ -171,30 +275,30 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
         lines += _data_lines(ok)
     if baseline is None and ok:
         lines += ["**No BM25 baseline in these results**: dense figures below have nothing to beat.", ""]
+    results.fill_intervals(ok)
+    vs_bm25 = _against(ok, baseline) if baseline is not None else {}
+    vs_best = _against(ok, ok[0]) if ok else {}
     rows = []
     for r in ok:
-        vs_bm25 = "baseline" if r is baseline else ("" if baseline is None else _signed(r.ndcg_at_10 - baseline.ndcg_at_10))
+        to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
+        to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
         gf = "" if r.gflops is None else f"{r.gflops:.0f} ({100 * r.gflops / r.peak_gflops:.0f}%)" if r.peak_gflops else f"{r.gflops:.0f}"
-        rows.append([r.model, r.variant, _f(r.ndcg_at_10), _f(r.mrr_at_10), _f(r.recall_at_1), _f(r.recall_at_10),
-                     vs_bm25, _signed(r.ndcg_delta_vs_fp32), _f(r.latency_p50_ms, 2), _f(r.latency_p95_ms, 2),
-                     _f(r.throughput_per_s, 1), gf, _mb(r.disk_bytes), _f(r.peak_rss_mb, 0)])
+        rows.append([r.model, r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
+                     _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32), _f(r.latency_p50_ms, 2),
+                     _f(r.latency_p95_ms, 2), _f(r.throughput_per_s, 1), gf, _mb(r.disk_bytes), _f(r.peak_rss_mb, 0)])
     if rows:
-        lines.append(tabulate(rows, headers=["Model", "Variant", "nDCG@10", "MRR@10", "R@1", "R@10", "Δ vs BM25",
-                                             "Δ vs fp32", "p50 ms", "p95 ms", "passages/s", "GFLOP/s (% peak)",
-                                             "Disk MB", "Peak MB"],
+        lines.append(tabulate(rows, headers=["Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "R@10",
+                                             "Δ vs BM25", "Δ vs best", "Δ vs fp32", "p50 ms", "p95 ms", "passages/s",
+                                             "GFLOP/s (% peak)", "Disk MB", "Peak MB"],
                               tablefmt="github", disable_numparse=True))
         lines.append("")
-        lines.append("Δ vs BM25 and Δ vs fp32: nDCG@10 change against the BM25 baseline and against the same model "
-                     "as loaded (torch-fp32). p50/p95: one question at batch 1; passages/s: batches of 32 real "
+        lines.append("Δ vs fp32: nDCG@10 change against the same model as loaded (torch-fp32). p50/p95: one question at batch 1; passages/s: batches of 32 real "
                      "paragraphs sorted by length; GFLOP/s counts useful (unpadded) transformer FLOPs at batch 32. "
                      "Peak MB: resident memory of a fresh process that loaded the variant and timed it.")
         lines.append("")
+        lines += [STATS_NOTE, ""]
         if baseline is not None:
-            dense = [r for r in ok if r.kind != BASELINE_KIND]
-            beaten = [label(r) for r in dense if r.ndcg_at_10 > baseline.ndcg_at_10]
-            behind = [label(r) for r in dense if r.ndcg_at_10 <= baseline.ndcg_at_10]
-            lines += [f"Beat BM25 on nDCG@10: {', '.join(beaten) or 'none'}. "
-                      f"Do not: {', '.join(behind) or 'none'}.", ""]
+            lines += [_bm25_sentence([r for r in ok if r.kind != BASELINE_KIND], vs_bm25), ""]
         verdicts = pipeline_verdicts(ok)
         if verdicts:
             lines += ["## Pipelines against their parts", ""] + verdicts + [""]
@@ -228,6 +332,7 @@ def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
     by_task: dict[str, list[ResultRecord]] = defaultdict(list)
     for r in records:
         by_task[r.task].append(r)
+    results.fill_intervals(records)
     written = []
     for task, recs in sorted(by_task.items()):
         png = out / f"{slug(task)}-pareto.png"

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.measure import stats
 
 
 @dataclass
@@ -55,6 +56,10 @@ class ResultRecord:
     task_files: dict | None = None  # file name -> sha256
     code_version: str = ""
     created: str = ""
+    # statistics (bench/measure/stats.py): per-question nDCG@10 so reports can test differences from this file alone
+    per_query_ndcg: dict[str, float] | None = None  # question id -> nDCG@10
+    ndcg_ci_low: float | None = None  # 95% paired-bootstrap interval of ndcg_at_10
+    ndcg_ci_high: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -102,9 +107,17 @@ def read(path: Path) -> list[ResultRecord]:
     for i, rec in enumerate(raw):
         if not isinstance(rec, dict) or not {"task", "model", "variant", "status"} <= set(rec):
             raise BenchError(f"{path}: record [{i}] lacks one of task, model, variant, status")
+        _check_per_query(path, i, rec.get("per_query_ndcg"))
         # Unknown keys come from newer versions of the tool; keep what this version understands.
         out.append(ResultRecord(**{k: v for k, v in rec.items() if k in _NAMES}))
     return out
+
+
+def _check_per_query(path: Path, i: int, value) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+        raise BenchError(f"{path}: record [{i}] field per_query_ndcg: expected an object of question id -> number")
 
 
 BASE_VARIANTS = ("torch-fp32", "numpy-fp32", "bm25s")
@@ -116,6 +129,13 @@ def fill_deltas(records: list[ResultRecord]) -> None:
     for r in records:
         ref = base.get((r.task, r.model))
         r.ndcg_delta_vs_fp32 = None if r.status != "ok" or ref is None else round(r.ndcg_at_10 - ref, 5)
+
+
+def fill_intervals(records: list[ResultRecord]) -> None:
+    """95% bootstrap interval of nDCG@10 for each row that has per-question scores (none for older records)."""
+    cis = stats.intervals([r.per_query_ndcg if r.status == "ok" else None for r in records])
+    for r, ci in zip(records, cis):
+        r.ndcg_ci_low, r.ndcg_ci_high = ci or (None, None)
 
 
 def merge(old: list[ResultRecord], new: list[ResultRecord]) -> list[ResultRecord]:
@@ -155,5 +175,6 @@ def save(new: list[ResultRecord], path: Path, fingerprints: dict[str, str], repl
         refuse_conflicts(old, fingerprints, path)
         merged = merge(old, new)
         fill_deltas(merged)
+        fill_intervals(merged)
         write(merged, path)
     return merged

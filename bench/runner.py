@@ -142,7 +142,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
             details = _write_details(out, name, entry, variant, ev.per_query)
             rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
                                  n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
-                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details)
+                                 params=candidate.params, disk_bytes=candidate.disk_bytes, details=details,
+                                 per_query_ndcg=ev.per_query_ndcg)
             tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
         del candidate
         gc.collect()
