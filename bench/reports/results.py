@@ -46,6 +46,9 @@ class ResultRecord:
     cpu: str = ""
     simd: str = ""
     libs: str = ""
+    # questions the task's data left out when it was read (bench/data/convert.py rejects), reason -> count
+    n_dropped: int | None = None
+    dropped: dict[str, int] | None = None
     created: str = ""
 
     @property
@@ -54,6 +57,37 @@ class ResultRecord:
 
 
 _NAMES = {f.name for f in fields(ResultRecord)}
+_NUMBER = (int, float)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, _NUMBER) and not isinstance(v, bool)
+
+
+# What each annotation admits once read back from JSON (an int is a fine float; a bool is no number).
+_CHECKS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
+    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
+    "list[str] | None": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+                         "a list of strings or null"),
+    "dict[str, int] | None": (lambda v: v is None or (isinstance(v, dict) and all(
+        isinstance(n, int) and not isinstance(n, bool) for n in v.values())), "an object of counts or null"),
+}
+_EXPECTED = {f.name: _CHECKS[f.type] for f in fields(ResultRecord)}
+
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+def _check_types(path: Path, i: int, rec: dict) -> None:
+    for key, value in rec.items():
+        if key in _EXPECTED and not _EXPECTED[key][0](value):
+            raise BenchError(f"{path}: record [{i}] field '{key}': expected {_EXPECTED[key][1]}")
+    if rec["status"] not in STATUSES:
+        raise BenchError(f"{path}: record [{i}] field 'status': expected one of {', '.join(STATUSES)}")
+    if rec["status"] == "ok" and rec.get("ndcg_at_10") is None:
+        raise BenchError(f"{path}: record [{i}] field 'ndcg_at_10': expected a number in a record with status ok")
 
 
 def write(records: list[ResultRecord], path: Path) -> None:
@@ -76,6 +110,7 @@ def read(path: Path) -> list[ResultRecord]:
     for i, rec in enumerate(raw):
         if not isinstance(rec, dict) or not {"task", "model", "variant", "status"} <= set(rec):
             raise BenchError(f"{path}: record [{i}] lacks one of task, model, variant, status")
+        _check_types(path, i, rec)
         # Unknown keys come from newer versions of the tool; keep what this version understands.
         out.append(ResultRecord(**{k: v for k, v in rec.items() if k in _NAMES}))
     return out
