@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from bench.data import convert, tasks
@@ -24,9 +25,42 @@ def _lookup(entries: dict, name: str, flag: str, models_path):
     return entries[name]
 
 
+def _out_folder(path, flag: str = "--out") -> Path:
+    """Checked before any work: a file in the way would otherwise surface only when the results are written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{flag} {path}: names a file; pass a folder")
+    return path
+
+
+def _variant(entry, variant: str | None, flag: str = "--variant") -> str:
+    variant = variant or entry.base_variant
+    if variant not in (entry.variants if entry.kind == "pipeline" else registry.VARIANTS[entry.loader]):
+        raise BenchError(f"{flag}: '{entry.name}' has no variant '{variant}' (has {', '.join(entry.variants)})")
+    return variant
+
+
+def _question(text: str, flag: str) -> str:
+    if not text.strip():
+        raise BenchError(f"{flag}: the question is empty")
+    return text
+
+
+def _threads(args) -> int:
+    """--threads, else BENCH_THREADS, else every core; a bad environment value is named, not a traceback."""
+    if args.threads:
+        return args.threads
+    try:
+        return positive_int(os.environ.get("BENCH_THREADS") or str(os.cpu_count() or 1))
+    except argparse.ArgumentTypeError:
+        raise BenchError("environment variable BENCH_THREADS: expected a whole number of 1 or more") from None
+
+
 def cmd_run(args) -> int:
     from bench.runner import run
 
+    args.threads = _threads(args)
+    _out_folder(args.out)
     run(models=args.models, tasks=args.tasks, only=args.only, variants=args.variants, threads=args.threads,
         measure_speed=not args.no_speed, out=args.out, replace=args.replace)
     return 0
@@ -35,6 +69,7 @@ def cmd_run(args) -> int:
 def cmd_speed(args) -> int:
     from bench.runner import _load_tasks, _speed_texts, select
 
+    args.threads = _threads(args)
     pairs = select(args.models, args.only, args.variants)
     specs = tasks.resolve(args.tasks)
     data, _, bad_input = _load_tasks(specs)
@@ -83,16 +118,21 @@ def cmd_list(args) -> int:
 
 def cmd_report(args) -> int:
     out = Path(args.out)
-    for path in report.write_reports(results.read(out / "results.json"), out):
+    records = results.read(out / "results.json")
+    if not records:
+        raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
+    for path in report.write_reports(records, out):
         print(f"wrote {path}")
     return 0
 
 
 def cmd_inspect(args) -> int:
     entry = _lookup(_entries(args.models), args.model, "--model", args.models)
+    variant = _variant(entry, args.variant)
+    _question(args.query, "--query")
     spec, = tasks.resolve([args.task])
     data = tasks.load(spec)
-    candidate = encoders.load(entry, args.variant)
+    candidate = encoders.load(entry, variant)
     doc_ids = list(data.corpus)
     scores = candidate.scores([args.query], [data.doc_text(d) for d in doc_ids])[0]
     qid = next((q for q, t in data.queries.items() if t.strip() == args.query.strip()), None)
@@ -111,17 +151,22 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    src = Path(args.input)
+    src, out = Path(args.input), _out_folder(args.out)
     conv = convert.convert_file(src, args.format or convert.guess_format(src))
     if not conv.corpus:
         raise BenchError(f"{src}: empty corpus (no non-empty context)")
-    convert.write_beir(conv, Path(args.out))
-    reasons = {}
-    for r in conv.rejects:
-        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
-    print(f"{len(conv.corpus)} documents, {len(conv.queries)} questions -> {args.out}")
+    try:
+        convert.write_beir(conv, out)
+    except OSError as e:
+        raise BenchError(f"--out {out}: cannot write there ({e.strerror})") from None
+    reasons = Counter(r["reason"] for r in conv.rejects if r["reason"] not in convert.INFORMATIONAL)
+    rekeyed = sum(r["reason"] == "rekeyed_duplicate_id" for r in conv.rejects)
+    print(f"{len(conv.corpus)} documents, {len(conv.queries)} questions -> {out}")
+    if rekeyed:
+        print(f"warning: {rekeyed} questions re-keyed: their source id was already another question's "
+              "(new ids end in -2, -3, ...)")
     print("rejects: " + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "none")
-          + f" (details in {Path(args.out) / 'rejects.jsonl'})")
+          + f" (details in {out / 'rejects.jsonl'})")
     return 0
 
 
@@ -170,10 +215,7 @@ def _bi_encoder(models_path, name, variant):
     entry = _lookup(_entries(models_path), name, "--model", models_path)
     if entry.kind != "bi-encoder":
         raise BenchError(f"--model: '{name}' is a {entry.kind}; indexing needs a bi-encoder")
-    variant = variant or entry.base_variant
-    if variant not in registry.VARIANTS[entry.loader]:
-        raise BenchError(f"--variant: '{name}' has no variant '{variant}' (has {', '.join(entry.variants)})")
-    return entry, variant
+    return entry, _variant(entry, variant)
 
 
 def cmd_search(args) -> int:
@@ -181,6 +223,8 @@ def cmd_search(args) -> int:
 
     index = Path(args.index) if args.index else search.default_index()
     if args.action == "index":
+        search.check_index_path(index)
+        search.source_files(Path(args.target))
         name, variant = args.model, args.variant
         if not name:
             name, rec_variant, why = search.recommended_model(Path(args.results))
@@ -191,6 +235,7 @@ def cmd_search(args) -> int:
         print(f"indexed {stats['indexed']} files, reused {stats['reused']}, skipped {stats['skipped']}; "
               f"{stats['passages']} passages in {index}")
         return 0
+    _question(args.target, "search query")
     manifest, chunks, vectors = search.load(index)
     entry, variant = _bi_encoder(args.models, manifest["model"], manifest["variant"])
     reranker = None
@@ -204,6 +249,16 @@ def cmd_search(args) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -212,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tasks", nargs="+", help="task names or paths to task YAML files (default: tasks marked default)")
     r.add_argument("--only", nargs="+", help="run only these registry entries")
     r.add_argument("--variants", nargs="+", help="run only these runtime variants (e.g. torch-fp32 onnx-int8)")
-    r.add_argument("--threads", type=int, default=encoders.threads(), help="threads for every runtime (default: all cores)")
+    r.add_argument("--threads", type=positive_int, help="threads for every runtime (default: BENCH_THREADS, else all cores)")
     r.add_argument("--no-speed", action="store_true", help="quality only; skip the speed and memory measurements")
     r.add_argument("--out", default="reports")
     r.add_argument("--replace", action="store_true",
@@ -223,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tasks", nargs="+", help="tasks whose questions and paragraphs are timed (default: default tasks)")
     sp.add_argument("--only", nargs="+")
     sp.add_argument("--variants", nargs="+")
-    sp.add_argument("--threads", type=int, default=encoders.threads())
+    sp.add_argument("--threads", type=positive_int, help="threads for every runtime (default: BENCH_THREADS, else all cores)")
     sp.set_defaults(fn=cmd_speed)
     ls = sub.add_parser("list", help="print registry entries and whether each can run here")
     ls.add_argument("--models", default="models.yaml")
@@ -237,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--query", required=True)
     ins.add_argument("--models", default="models.yaml")
     ins.add_argument("--variant", help="runtime variant (default: the model as loaded)")
-    ins.add_argument("-k", type=int, default=10)
+    ins.add_argument("-k", type=positive_int, default=10)
     ins.set_defaults(fn=cmd_inspect)
     c = sub.add_parser("convert", help="SQuAD JSON / JSONL / CSV -> corpus.jsonl, queries.jsonl, qrels/test.tsv")
     c.add_argument("input")
@@ -256,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--model", help="bi-encoder to index with (default: the leaderboard's recommendation)")
     se.add_argument("--variant", help="runtime variant of --model")
     se.add_argument("--rerank", help="registry entry that re-scores the top 50 (cross-encoder or bi-encoder)")
-    se.add_argument("-k", type=int, default=5)
+    se.add_argument("-k", type=positive_int, default=5)
     se.add_argument("--models", default="models.yaml")
     se.add_argument("--results", default="reports/results.json", help="leaderboard used to pick the default model")
     se.set_defaults(fn=cmd_search)
@@ -276,4 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Unavailable as u:  # a model or task asked for by name that cannot run here
+        print(f"error: {' '.join(u.reason.split())}" + (f" (to fix: {u.fix})" if u.fix else ""), file=sys.stderr)
         return 2

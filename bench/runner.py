@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from bench import provenance
+from bench.data import convert
 from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
 from bench.measure import evaluate, speed
@@ -58,6 +59,12 @@ def select(models, only=None, variants=None) -> list[tuple]:
         if missing:
             raise BenchError(f"--only: no registry entry named {', '.join(sorted(missing))} in {models}")
         entries = [e for e in entries if e.name in wanted]
+    known = {v for e in entries for v in e.variants}
+    unknown = [v for v in variants or () if v not in known]
+    if unknown:  # a typo would otherwise select nothing, run nothing and exit 0
+        raise BenchError(f"--variants: no selected registry entry has variant {', '.join(unknown)} "
+                         f"(they have: {', '.join(sorted(known))}; a variant an entry does not list by default, "
+                         "such as onnx-opt, runs once its 'variants' in the registry name it)")
     return [(e, v) for e in entries for v in e.variants if not variants or v in variants]
 
 
@@ -66,6 +73,7 @@ def _load_tasks(specs):
     for spec in specs:
         try:
             data[spec.name] = taskdata.load(spec)
+            _say_dropped(spec.name, data[spec.name])
         except Unavailable as u:
             print(f"skipping task {spec.name}: {u.reason}", file=sys.stderr)
             problems[spec.name] = ("skipped", u.reason, u.fix)
@@ -74,6 +82,24 @@ def _load_tasks(specs):
             bad_input = True
             problems[spec.name] = ("failed", str(e), "fix the task data and run again")
     return data, problems, bad_input
+
+
+def _drop_fields(d) -> dict:
+    """A task's n_dropped / dropped record fields: the questions its data left out when read, by reason."""
+    dropped = convert.dropped_questions(d.rejects)
+    return {"n_dropped": sum(dropped.values()), "dropped": dropped}
+
+
+def _say_dropped(name: str, d) -> None:
+    fields = _drop_fields(d)
+    if fields["n_dropped"]:
+        n = fields["n_dropped"]
+        print(f"{name}: dropped {n} of {n + len(d.queries)} questions ("
+              + ", ".join(f"{reason} {k}" for reason, k in fields["dropped"].items())
+              + "; `python -m bench convert` writes each one to rejects.jsonl)", file=sys.stderr)
+    rekeyed = sum(r["reason"] == "rekeyed_duplicate_id" for r in d.rejects)
+    if rekeyed:
+        print(f"{name}: {rekeyed} questions kept under new ids (their source id was another question's)", file=sys.stderr)
 
 
 def _speed_texts(data) -> dict:
@@ -117,6 +143,7 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
             status, reason, fix = problems[spec.name]
             new += [_record(e, v, spec.name, status, reason=reason, fix=fix) for e, v in pairs]
     machine = _machine_fields(threads) if measure_speed and data else {}
+    drops = {name: _drop_fields(d) for name, d in data.items()}
 
     for entry, variant in tqdm(pairs if data else [], desc="candidates", unit="variant"):
         label = f"{entry.name} [{variant}]"
@@ -124,12 +151,12 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
             candidate = encoders.load(entry, variant)
         except Unavailable as u:
             tqdm.write(f"skipped {label}: {u.reason}")
-            new += [_record(entry, variant, t, "skipped", reason=u.reason, fix=u.fix) for t in data]
+            new += [_record(entry, variant, t, "skipped", reason=u.reason, fix=u.fix, **drops[t]) for t in data]
             continue
         except Exception as e:  # one broken candidate must not lose the others' results
             tqdm.write(f"failed {label}: {one_line(e)}")
-            new += [_record(entry, variant, t, "failed", reason=one_line(e), fix="see the reason; check the registry entry")
-                    for t in data]
+            new += [_record(entry, variant, t, "failed", reason=one_line(e), fix="see the reason; check the registry entry",
+                            **drops[t]) for t in data]
             continue
         rows = {}
         for name, d in data.items():
@@ -137,13 +164,13 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
                 ev = evaluate.evaluate(candidate, d)
             except Exception as e:
                 tqdm.write(f"failed {label} on {name}: {one_line(e)}")
-                new.append(_record(entry, variant, name, "failed", reason=one_line(e)))
+                new.append(_record(entry, variant, name, "failed", reason=one_line(e), **drops[name]))
                 continue
             details = _write_details(out, name, entry, variant, ev.per_query)
             rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
                                  n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
                                  params=candidate.params, disk_bytes=candidate.disk_bytes, details=details,
-                                 per_query_ndcg=ev.per_query_ndcg)
+                                 per_query_ndcg=ev.per_query_ndcg, **drops[name])
             tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
         del candidate
         gc.collect()
@@ -165,6 +192,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
     if write_reports:
         for path in report.write_reports(merged, out):
             print(f"wrote {path}")
+    if not data:
+        raise BenchError("no task could be loaded: " + "; ".join(reason for _, reason, _ in problems.values()))
     if bad_input:
         raise BenchError("some task data is malformed (see the errors above); the other tasks' results were written")
     return merged

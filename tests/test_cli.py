@@ -71,7 +71,7 @@ def test_bad_task_data_is_reported_and_other_tasks_still_run(tmp_path, tiny_regi
     broken.write_text("name: broken\nformat: beir\npath: b\n", encoding="utf-8")
     out = tmp_path / "o"
     assert run(["run", "--models", tiny_registry, "--tasks", tiny_task, broken, "--out", out, "--only", "bm25"]) == 2
-    assert "qrel points at document 'nowhere'" in capsys.readouterr().err
+    assert "column corpus-id names no document" in capsys.readouterr().err
     recs = {r["task"]: r for r in json.loads((out / "results.json").read_text(encoding="utf-8"))}
     assert recs["tiny"]["status"] == "ok" and recs["broken"]["status"] == "failed"
 

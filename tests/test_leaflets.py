@@ -44,11 +44,11 @@ def test_leaflet_task_passages_carry_the_medicine_and_skip_boilerplate(tmp_path)
 
 
 @pytest.mark.parametrize("bad, expected", [
-    ({"evidence": "bu cümle yok"}, "evidence is not found in parol.nasilKullanilir"),
-    ({"ilacAdi": "aspirinx"}, "ilacAdi 'aspirinx' is not a medicine"),
-    ({"section": "uyari"}, "section 'uyari' is not one of"),
+    ({"evidence": "bu cümle yok"}, "field 'evidence' is not found in the section"),
+    ({"ilacAdi": "aspirinx"}, "field 'ilacAdi' names no medicine"),
+    ({"section": "uyari"}, "field 'section' is not one of"),
     ({"text": ""}, "field 'text' is missing or empty"),
-    ({"_id": "q2"}, "duplicate query id 'q2'"),
+    ({"_id": "q2"}, "field '_id' repeats the id of an earlier question"),
 ])
 def test_bad_question_gives_one_line_error(tmp_path, bad, expected):
     questions = [GOOD[1], {**GOOD[0], **bad}]

@@ -107,7 +107,7 @@ def test_malformed_per_query_scores_name_the_field(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps([{"task": "t", "model": "m", "variant": "v", "status": "ok",
                                  "per_query_ndcg": {"q1": "high"}}]), encoding="utf-8")
-    with pytest.raises(BenchError, match=r"record \[0\] field per_query_ndcg") as e:
+    with pytest.raises(BenchError, match=r"record \[0\] field 'per_query_ndcg'") as e:
         results.read(path)
     assert "high" not in str(e.value)
 

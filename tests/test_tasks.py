@@ -42,12 +42,12 @@ def _corrupt(folder, name, mutate):
 
 
 @pytest.mark.parametrize("name, mutate, expected", [
-    ("corpus.jsonl", lambda ls: ls + [ls[0]], "corpus.jsonl:7: duplicate document id 'saglik-1'"),
+    ("corpus.jsonl", lambda ls: ls + [ls[0]], "corpus.jsonl:7: field '_id' repeats the document id of line 1"),
     ("queries.jsonl", lambda ls: ls[:2] + ["{not json"] + ls[2:], "queries.jsonl:3: malformed JSON"),
     ("corpus.jsonl", lambda ls: [], "empty corpus"),
-    ("corpus.jsonl", lambda ls: [json.dumps({"_id": "x", "text": "  "})] + ls, "corpus.jsonl:1: document 'x': field 'text'"),
-    ("qrels/test.tsv", lambda ls: ls + ["q1\tno-such-doc\t1"], "test.tsv:8: qrel points at document 'no-such-doc'"),
-    ("qrels/test.tsv", lambda ls: ls + ["q99\tsaglik-1\t1"], "query id 'q99' is not in queries.jsonl"),
+    ("corpus.jsonl", lambda ls: [json.dumps({"_id": "x", "text": "  "})] + ls, "corpus.jsonl:1: field 'text' of the document"),
+    ("qrels/test.tsv", lambda ls: ls + ["q1\tno-such-doc\t1"], "test.tsv:8: column corpus-id names no document"),
+    ("qrels/test.tsv", lambda ls: ls + ["q99\tsaglik-1\t1"], "test.tsv:8: column query-id names no query in queries.jsonl"),
     ("qrels/test.tsv", lambda ls: ls + ["q1 saglik-1 1"], "expected 3 tab-separated columns"),
 ])
 def test_bad_task_data_gives_one_line_error(tmp_path, name, mutate, expected):

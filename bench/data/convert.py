@@ -7,9 +7,10 @@ Contexts without questions stay in the corpus as distractors.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +35,35 @@ class Converted:
     rejects: list[dict]
 
 
+# Reject reasons that only note a change: the question is still in the task.
+INFORMATIONAL = frozenset({"rekeyed_duplicate_id"})
+
+
+def nfc(text: str) -> str:
+    """One spelling per character: a decomposed İ (I + U+0307) must match, tokenize and embed like İ."""
+    return unicodedata.normalize("NFC", text)
+
+
 def clean(text: str) -> str:
     """BOMs and whitespace runs make identical paragraphs look different; fold them away."""
-    return " ".join(unicodedata.normalize("NFC", text.replace("\ufeff", "")).split())
+    return " ".join(nfc(text.replace("\ufeff", "")).split())
+
+
+def lines(text: str):
+    """(line number, line) split on "\n" only: str.splitlines() also cuts at U+2028, U+0085 and others, which
+    JSON strings may hold as plain text."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        yield lineno, line.removesuffix("\r")
+
+
+def dropped_questions(rejects: list[dict]) -> dict[str, int]:
+    """Reason -> count of the questions a conversion left out."""
+    return dict(sorted(Counter(r["reason"] for r in rejects if r.get("dropped") == "question").items()))
 
 
 def read_text(path: Path) -> str:
+    if path.is_dir():
+        raise BenchError(f"{path}: is a folder; expected a file")
     if not path.is_file():
         raise BenchError(f"{path}: file not found")
     data = path.read_bytes()
@@ -65,22 +89,43 @@ def squad_pairs(path: Path) -> tuple[list[Pair], list[tuple[str, str]]]:
         raise BenchError(f"{path}: expected SQuAD JSON with a top-level 'data' list")
     pairs, contexts = [], []
     for a, art in enumerate(articles):
-        title = art.get("title", "") if isinstance(art, dict) else ""
-        paragraphs = art.get("paragraphs") if isinstance(art, dict) else None
-        if not isinstance(paragraphs, list):
-            raise BenchError(f"{path}: data[{a}].paragraphs: expected a list")
-        for p, para in enumerate(paragraphs):
-            ctx = para.get("context") if isinstance(para, dict) else None
-            if not isinstance(ctx, str):
-                raise BenchError(f"{path}: data[{a}].paragraphs[{p}].context: expected a string")
+        if not isinstance(art, dict):
+            raise BenchError(f"{path}: data[{a}]: expected an object with 'title' and 'paragraphs'")
+        title = _field(path, art, "title", f"data[{a}]", "a string", str, "")
+        for p, para in enumerate(_field(path, art, "paragraphs", f"data[{a}]", "a list", list)):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(para, dict):
+                raise BenchError(f"{path}: {where}: expected an object with 'context' and 'qas'")
+            ctx = _field(path, para, "context", where, "a string", str)
             contexts.append((title, ctx))
-            for q, qa in enumerate(para.get("qas") or []):
-                where = f"data[{a}].paragraphs[{p}].qas[{q}]"
-                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
-                    raise BenchError(f"{path}: {where}.question: expected a string")
-                answers = [x.get("text", "") for x in qa.get("answers") or [] if isinstance(x, dict)]
-                pairs.append(Pair(qa["question"], ctx, str(qa.get("id", "")), title, answers, where))
+            for q, qa in enumerate(_field(path, para, "qas", where, "a list", list, [])):
+                pairs.append(_squad_pair(path, qa, ctx, title, f"{where}.qas[{q}]"))
     return pairs, contexts
+
+
+def _field(path: Path, obj: dict, key: str, where: str, what: str, kind: type, default=None):
+    """obj[key] when it is a `kind`; a missing or null key gives `default` where one is allowed."""
+    value = obj.get(key)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, kind):
+        raise BenchError(f"{path}: {where}.{key}: expected {what}")
+    return value
+
+
+def _squad_pair(path: Path, qa, ctx: str, title: str, where: str) -> Pair:
+    if not isinstance(qa, dict):
+        raise BenchError(f"{path}: {where}: expected an object with 'question' and 'answers'")
+    question = _field(path, qa, "question", where, "a string", str)
+    answers = []
+    for i, ans in enumerate(_field(path, qa, "answers", where, "a list", list, [])):
+        if not isinstance(ans, dict):
+            raise BenchError(f"{path}: {where}.answers[{i}]: expected an object with 'text'")
+        answers.append(_field(path, ans, "text", f"{where}.answers[{i}]", "a string", str, ""))
+    qid = qa.get("id")
+    if qid is not None and not isinstance(qid, (str, int)):
+        raise BenchError(f"{path}: {where}.id: expected a string or a number")
+    return Pair(question, ctx, "" if qid is None else str(qid), title, answers, where)
 
 
 def _row_pair(path: Path, lineno: int, row: dict) -> Pair:
@@ -94,7 +139,7 @@ def _row_pair(path: Path, lineno: int, row: dict) -> Pair:
 
 def jsonl_objects(path: Path, expected: str):
     """(line number, object) for each non-blank line of a JSONL file; `expected` names the fields for errors."""
-    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+    for lineno, line in lines(read_text(path)):
         if not line.strip():
             continue
         try:
@@ -111,30 +156,50 @@ def jsonl_pairs(path: Path) -> list[Pair]:
 
 
 def csv_pairs(path: Path) -> list[Pair]:
-    reader = csv.DictReader(read_text(path).splitlines())
-    if not reader.fieldnames or not {"question", "context"} <= set(reader.fieldnames):
-        raise BenchError(f"{path}:1: CSV header must name columns 'question' and 'context', got {reader.fieldnames}")
-    return [_row_pair(path, reader.line_num, row) for row in reader]
+    # newline="" keeps a line break inside a quoted field; strict stops an unclosed quote from silently swallowing
+    # every later row into one field.
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), strict=True)
+    pairs, start = [], 1
+    old_limit = csv.field_size_limit(2**31 - 1)  # a long paragraph is data, not an error
+    try:
+        if not reader.fieldnames or not {"question", "context"} <= set(reader.fieldnames):
+            # Never quote the header: the file may not be a CSV of questions at all.
+            raise BenchError(f"{path}:1: CSV header must name columns 'question' and 'context'")
+        start = reader.line_num + 1
+        for row in reader:
+            pairs.append(_row_pair(path, start, row))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise BenchError(f"{path}:{start}: malformed CSV ({e}); check the quoting of that record") from None
+    finally:
+        csv.field_size_limit(old_limit)
+    return pairs
 
 
 def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Converted:
+    """Each reject says what it cost: `dropped` is "question" or "context" (merged or empty), absent when only
+    noted."""
     corpus: dict[str, dict] = {}
     doc_of: dict[str, str] = {}  # cleaned context -> doc id
     raw_forms: dict[str, set[str]] = defaultdict(set)
     rejects: list[dict] = []
 
+    def reject(reason: str, where: str, dropped: str | None = "question", **detail):
+        rejects.append({"reason": reason, "where": where, **({"dropped": dropped} if dropped else {}), **detail})
+
     def doc_id(title: str, raw: str, where: str, paragraph: bool) -> str | None:
         """`paragraph`: the source lists this context as a paragraph of its own, so a repeat is a duplicate."""
         text = clean(raw)
         if not text:
-            rejects.append({"reason": "empty_context", "where": where})
+            # A question on an empty context goes with it; a listed empty paragraph costs only itself.
+            reject("empty_context", where, "context" if paragraph else "question")
             return None
         did = doc_of.get(text)
         if did is None:
             did = doc_of[text] = f"d{len(corpus):05d}"
             corpus[did] = {"title": clean(title), "text": text}
         elif paragraph or raw not in raw_forms[did]:
-            rejects.append({"reason": "duplicate_context", "where": where, "merged_into": did})
+            reject("duplicate_context", where, "context", merged_into=did)
         raw_forms[did].add(raw)
         return did
 
@@ -150,15 +215,14 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Conv
         if did is None:
             continue
         if not question:
-            rejects.append({"reason": "empty_question", "where": pair.where, "id": pair.qid})
+            reject("empty_question", pair.where, id=pair.qid)
             continue
         text = corpus[did]["text"]
         if pair.answers and not any(clean(a) and clean(a) in text for a in pair.answers):
-            rejects.append({"reason": "answer_not_in_context", "where": pair.where, "id": pair.qid,
-                            "question": question, "answer": pair.answers[0]})
+            reject("answer_not_in_context", pair.where, id=pair.qid, question=question, answer=pair.answers[0])
             continue
         if (question, did) in seen_on_doc:
-            rejects.append({"reason": "duplicate_question", "where": pair.where, "id": pair.qid, "question": question})
+            reject("duplicate_question", pair.where, id=pair.qid, question=question)
             continue
         seen_on_doc.add((question, did))
         docs_of_question[question].add(did)
@@ -166,16 +230,21 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Conv
 
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
+    source_ids = {pair.qid for pair, _, _ in kept}
     for pair, question, did in kept:
         if len(docs_of_question[question]) > 1:
             # Ambiguous gold: the same question would be right for two paragraphs.
-            rejects.append({"reason": "question_in_two_contexts", "where": pair.where, "id": pair.qid,
-                            "question": question, "docs": sorted(docs_of_question[question])})
+            reject("question_in_two_contexts", pair.where, id=pair.qid, question=question,
+                   docs=sorted(docs_of_question[question]))
             continue
         qid = pair.qid or f"q{len(queries):05d}"
         if qid in queries:
-            rejects.append({"reason": "duplicate_id", "where": pair.where, "id": qid})
-            continue
+            # Real SQuAD files reuse ids across different questions (true repeats were rejected above):
+            # the id is not a key to trust, the question is.
+            new = next(f"{qid}-{n}" for n in range(2, len(kept) + 3)
+                       if f"{qid}-{n}" not in queries and f"{qid}-{n}" not in source_ids)
+            reject("rekeyed_duplicate_id", pair.where, None, id=qid, new_id=new)
+            qid = new
         queries[qid] = question
         qrels[qid] = {did: 1}
     return Converted(corpus, queries, qrels, rejects)

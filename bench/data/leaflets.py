@@ -29,6 +29,7 @@ def display_name(ilac_adi: str) -> str:
 
 
 def read(path: Path) -> list[dict]:
+    """The leaflets, NFC-normalised (evidence is matched character for character against them)."""
     raw = convert.read_text(path)
     try:
         data = json.loads(raw)
@@ -37,10 +38,20 @@ def read(path: Path) -> list[dict]:
     items = data.get("prospektus") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise BenchError(f"{path}: expected a JSON object with a non-empty 'prospektus' list")
+    first: dict[str, int] = {}
+    out = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("ilacAdi"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("ilacAdi"), str) or not item["ilacAdi"].strip():
             raise BenchError(f"{path}: prospektus[{i}]: field 'ilacAdi' is missing or not a string")
-    return items
+        for key in (*SECTIONS, *SKIPPED_SECTIONS):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise BenchError(f"{path}: prospektus[{i}]: field '{key}' is not a string")
+        # Passage ids and questions name a medicine by ilacAdi; a second leaflet under one name would be lost.
+        if item["ilacAdi"] in first:
+            raise BenchError(f"{path}: prospektus[{i}]: field 'ilacAdi' repeats prospektus[{first[item['ilacAdi']]}]'s")
+        first[item["ilacAdi"]] = i
+        out.append({k: convert.nfc(v) if isinstance(v, str) else v for k, v in item.items()})
+    return out
 
 
 def is_leaflet_file(path: Path) -> bool:
@@ -90,16 +101,19 @@ def task_data(path: Path, questions_path: Path, name: str):
         for key in ("_id", "text", "ilacAdi", "section", "evidence"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise BenchError(f"{where}: field '{key}' is missing or empty")
+        row = {k: convert.nfc(v) if isinstance(v, str) else v for k, v in row.items()}
+        # Errors name the field, not its value: a question file is data too.
         if row["_id"] in queries:
-            raise BenchError(f"{where}: duplicate query id '{row['_id']}'")
+            raise BenchError(f"{where}: field '_id' repeats the id of an earlier question")
         if row["ilacAdi"] not in items:
-            raise BenchError(f"{where}: ilacAdi '{row['ilacAdi']}' is not a medicine in {path}")
+            raise BenchError(f"{where}: field 'ilacAdi' names no medicine in {path}")
         if row["section"] not in SECTIONS:
-            raise BenchError(f"{where}: section '{row['section']}' is not one of {', '.join(SECTIONS)}")
+            raise BenchError(f"{where}: field 'section' is not one of {', '.join(SECTIONS)}")
         section_text = items[row["ilacAdi"]].get(row["section"]) or ""
         ids = relevant(by_section.get((row["ilacAdi"], row["section"]), []), section_text, row["evidence"])
         if not ids:
-            raise BenchError(f"{where}: evidence is not found in {row['ilacAdi']}.{row['section']} (a qrel pointing at no passage)")
+            raise BenchError(f"{where}: field 'evidence' is not found in the section that 'ilacAdi' and 'section' name "
+                             "(a qrel pointing at no passage)")
         queries[row["_id"]] = row["text"]
         qrels[row["_id"]] = {i: 1 for i in ids}
     corpus = {c.id: {"title": c.title, "text": c.text} for c in all_chunks}

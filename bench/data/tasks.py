@@ -50,6 +50,14 @@ class TaskSpec:
     def questions_path(self) -> Path:
         return self._resolve(self.questions)
 
+    def as_written(self, message: str) -> str:
+        """`message` with each data path as the task file writes it: an expanded ${VAR} or ~ may hold a value
+        that has no place in a report."""
+        paths = [(self.path, self.data_path)] + ([(self.questions, self.questions_path)] if self.questions else [])
+        for written, resolved in sorted(paths, key=lambda p: -len(str(p[1]))):
+            message = message.replace(str(resolved), written)
+        return message
+
 
 @dataclass
 class RetrievalData:
@@ -75,7 +83,8 @@ def load_spec(path: str | Path) -> TaskSpec:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise BenchError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', None) or e}") from None
+        # e's own text quotes the file around the error; its `problem` only describes it.
+        raise BenchError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', None) or type(e).__name__}") from None
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: expected a mapping with fields name, format, path")
     for key in ("name", "format", "path"):
@@ -86,6 +95,8 @@ def load_spec(path: str | Path) -> TaskSpec:
         raise BenchError(f"{path}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
     if raw["format"] not in FORMATS:
         raise BenchError(f"{path}: field 'format' is '{raw['format']}', expected one of {', '.join(FORMATS)}")
+    if "default" in raw and not isinstance(raw["default"], bool):
+        raise BenchError(f"{path}: field 'default' must be true or false")
     if raw["format"] == "leaflets" and not isinstance(raw.get("questions"), str):
         raise BenchError(f"{path}: format 'leaflets' needs a 'questions' field naming the questions JSONL file")
     return TaskSpec(**{k: (str(v) if k != "default" else bool(v)) for k, v in raw.items()}, yaml_path=str(path))
@@ -117,6 +128,15 @@ def resolve(names: list[str] | None) -> list[TaskSpec]:
 
 
 def load(spec: TaskSpec) -> RetrievalData:
+    try:
+        return _load(spec)
+    except BenchError as e:
+        raise BenchError(f"task '{spec.name}' ({spec.yaml_path}): {spec.as_written(str(e))}") from None
+    except Unavailable as u:
+        raise Unavailable(spec.as_written(u.reason), spec.as_written(u.fix)) from None
+
+
+def _load(spec: TaskSpec) -> RetrievalData:
     path = spec.data_path
     if not path.exists():
         where = f" Get it from {spec.download}" if spec.download else ""
@@ -132,35 +152,41 @@ def load(spec: TaskSpec) -> RetrievalData:
         conv = convert.convert_file(path, spec.format)
         data = RetrievalData(spec.name, conv.corpus, conv.queries, conv.qrels, conv.rejects)
     if not data.corpus:
-        raise BenchError(f"{path}: empty corpus (task '{spec.name}' has no documents)")
+        raise BenchError(f"{path}: empty corpus (no documents)")
     if not data.qrels:
-        raise BenchError(f"{path}: no questions with a relevant document (task '{spec.name}')")
+        raise BenchError(f"{path}: no questions with a relevant document")
     return data
 
 
 def _read_jsonl(path: Path, what: str) -> dict[str, dict]:
     rows: dict[str, dict] = {}
+    first_seen: dict[str, int] = {}
+    # Ids and texts are data: errors name the line and the field, never the value.
     for lineno, row in convert.jsonl_objects(path, "'_id' and 'text'"):
         rid = row.get("_id")
         if not isinstance(rid, str) or not rid:
             raise BenchError(f"{path}:{lineno}: field '_id' is missing or not a non-empty string")
         if not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise BenchError(f"{path}:{lineno}: {what} '{rid}': field 'text' is missing or empty")
+            raise BenchError(f"{path}:{lineno}: field 'text' of the {what} is missing or empty")
         if rid in rows:
-            raise BenchError(f"{path}:{lineno}: duplicate {what} id '{rid}'")
-        rows[rid] = row
+            raise BenchError(f"{path}:{lineno}: field '_id' repeats the {what} id of line {first_seen[rid]}")
+        title = row.get("title")
+        if title is not None and not isinstance(title, str):
+            raise BenchError(f"{path}:{lineno}: field 'title' is not a string")
+        rows[rid] = {"title": convert.nfc(title or ""), "text": convert.nfc(row["text"])}
+        first_seen[rid] = lineno
     return rows
 
 
 def read_beir(folder: Path, split: str = "test", name: str = "") -> RetrievalData:
-    corpus_rows = _read_jsonl(folder / "corpus.jsonl", "document")
-    if not corpus_rows:
+    corpus = _read_jsonl(folder / "corpus.jsonl", "document")
+    if not corpus:
         raise BenchError(f"{folder / 'corpus.jsonl'}: empty corpus (expected one JSON document per line)")
     query_rows = _read_jsonl(folder / "queries.jsonl", "query")
     qrels_path = folder / "qrels" / f"{split}.tsv"
     qrels: dict[str, dict[str, int]] = {}
-    for lineno, line in enumerate(convert.read_text(qrels_path).splitlines(), 1):
-        cols = line.rstrip("\n").split("\t")
+    for lineno, line in convert.lines(convert.read_text(qrels_path)):
+        cols = line.split("\t")
         if lineno == 1 and cols[0] == "query-id":
             continue
         if not line.strip():
@@ -169,13 +195,13 @@ def read_beir(folder: Path, split: str = "test", name: str = "") -> RetrievalDat
             raise BenchError(f"{qrels_path}:{lineno}: expected 3 tab-separated columns query-id, corpus-id, score")
         qid, did, score = cols
         if qid not in query_rows:
-            raise BenchError(f"{qrels_path}:{lineno}: query id '{qid}' is not in queries.jsonl")
-        if did not in corpus_rows:
-            raise BenchError(f"{qrels_path}:{lineno}: qrel points at document '{did}', which is not in corpus.jsonl")
+            raise BenchError(f"{qrels_path}:{lineno}: column query-id names no query in queries.jsonl")
+        if did not in corpus:
+            raise BenchError(f"{qrels_path}:{lineno}: column corpus-id names no document in corpus.jsonl")
         try:
             qrels.setdefault(qid, {})[did] = int(score)
         except ValueError:
-            raise BenchError(f"{qrels_path}:{lineno}: score '{score}' is not an integer") from None
-    corpus = {k: {"title": v.get("title") or "", "text": v["text"]} for k, v in corpus_rows.items()}
+            raise BenchError(f"{qrels_path}:{lineno}: column score is not an integer") from None
+    # queries.jsonl may hold every split's queries; the qrels file picks this split's.
     queries = {k: v["text"] for k, v in query_rows.items() if k in qrels}
     return RetrievalData(name or folder.name, corpus, queries, qrels)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -63,6 +64,8 @@ class Dense:
     kind: str = "bi-encoder"
 
     def prepare(self, texts: list[str], role: str) -> list[str]:
+        # One spelling per character, whatever path the text came by (a decomposed İ tokenizes differently).
+        texts = [unicodedata.normalize("NFC", t) for t in texts]
         if self.own_prefix:
             return list(texts)
         prefix = self.entry.query_prefix if role == "query" else self.entry.passage_prefix

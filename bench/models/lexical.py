@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 
 import numpy as np
 
@@ -16,8 +18,18 @@ _TOKEN = re.compile(r"\w\w+", re.UNICODE)
 
 
 def turkish_lower(text: str) -> str:
-    # str.lower() maps I->i and İ->i̇ (with a combining dot); Turkish needs I->ı and İ->i.
-    return text.replace("I", "ı").replace("İ", "i").lower()
+    # str.lower() maps I->i and İ->i̇ (with a combining dot); Turkish needs I->ı and İ->i. NFC first: a decomposed
+    # İ (I + U+0307) would otherwise become ı + a lone dot, and the word would lose its first letter.
+    text = unicodedata.normalize("NFC", text).replace("I", "ı").replace("İ", "i").lower()
+    return text.replace("i\u0307", "i")
+
+
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import; its index messages would cut through the progress bars.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 class BM25:
@@ -36,9 +48,7 @@ class BM25:
         return self.stemmer.stemWords(tokens) if self.stemmer else tokens
 
     def index(self, docs: list[str]):
-        import bm25s
-
-        retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        retriever = _bm25s().BM25(k1=self.k1, b=self.b, method=self.method)
         # bm25s drops empty documents from its vocabulary step; a placeholder token keeps row numbers aligned.
         retriever.index([self.tokenize(d) or ["\u2400"] for d in docs], show_progress=False)
         return retriever

@@ -55,6 +55,9 @@ class ResultRecord:
     task_fingerprint: str = ""
     task_files: dict | None = None  # file name -> sha256
     code_version: str = ""
+    # questions the task's data left out when it was read (bench/data/convert.py rejects), reason -> count
+    n_dropped: int | None = None
+    dropped: dict[str, int] | None = None
     created: str = ""
     # statistics (bench/measure/stats.py): per-question nDCG@10 so reports can test differences from this file alone
     per_query_ndcg: dict[str, float] | None = None  # question id -> nDCG@10
@@ -67,6 +70,40 @@ class ResultRecord:
 
 
 _NAMES = {f.name for f in fields(ResultRecord)}
+_NUMBER = (int, float)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, _NUMBER) and not isinstance(v, bool)
+
+
+# What each annotation admits once read back from JSON (an int is a fine float; a bool is no number).
+_CHECKS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
+    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
+    "list[str] | None": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+                         "a list of strings or null"),
+    "dict[str, int] | None": (lambda v: v is None or (isinstance(v, dict) and all(
+        isinstance(n, int) and not isinstance(n, bool) for n in v.values())), "an object of counts or null"),
+    "dict[str, float] | None": (lambda v: v is None or (isinstance(v, dict) and all(_is_number(n) for n in v.values())),
+                                "an object of numbers or null"),
+    "dict | None": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+}
+_EXPECTED = {f.name: _CHECKS[f.type] for f in fields(ResultRecord)}
+
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+def _check_types(path: Path, i: int, rec: dict) -> None:
+    for key, value in rec.items():
+        if key in _EXPECTED and not _EXPECTED[key][0](value):
+            raise BenchError(f"{path}: record [{i}] field '{key}': expected {_EXPECTED[key][1]}")
+    if rec["status"] not in STATUSES:
+        raise BenchError(f"{path}: record [{i}] field 'status': expected one of {', '.join(STATUSES)}")
+    if rec["status"] == "ok" and rec.get("ndcg_at_10") is None:
+        raise BenchError(f"{path}: record [{i}] field 'ndcg_at_10': expected a number in a record with status ok")
 
 
 def write(records: list[ResultRecord], path: Path) -> None:
@@ -107,17 +144,10 @@ def read(path: Path) -> list[ResultRecord]:
     for i, rec in enumerate(raw):
         if not isinstance(rec, dict) or not {"task", "model", "variant", "status"} <= set(rec):
             raise BenchError(f"{path}: record [{i}] lacks one of task, model, variant, status")
-        _check_per_query(path, i, rec.get("per_query_ndcg"))
+        _check_types(path, i, rec)
         # Unknown keys come from newer versions of the tool; keep what this version understands.
         out.append(ResultRecord(**{k: v for k, v in rec.items() if k in _NAMES}))
     return out
-
-
-def _check_per_query(path: Path, i: int, value) -> None:
-    if value is None:
-        return
-    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
-        raise BenchError(f"{path}: record [{i}] field per_query_ndcg: expected an object of question id -> number")
 
 
 BASE_VARIANTS = ("torch-fp32", "numpy-fp32", "bm25s")
