@@ -104,3 +104,10 @@ def test_pipeline_verdict_claims_only_significant_wins():
     hybrid.per_query_ndcg = ones(140)
     hybrid.ndcg_at_10 = 0.70
     assert "does not beat its best part (significantly worse)" in report.pipeline_verdicts(ROWS + [hybrid])[0]
+
+
+def test_header_says_how_many_questions_the_task_left_out():
+    rows = [rec("bm25", "bm25s", ones(150), 0.1, kind="lexical")]
+    rows[0].n_dropped, rows[0].dropped = 6, {"duplicate_question": 6}
+    md = report.task_markdown("t", rows)
+    assert "The source had 6 more that were left out (duplicate_question 6)." in md

@@ -266,7 +266,10 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     lines = [f"# Leaderboard: `{task}`", ""]
     if len(sizes) == 1:
         nq, nd = sizes.pop()
-        lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval). "
+        dropped = next((r for r in ok if r.n_dropped), None)
+        why = ("" if dropped is None else f" The source had {dropped.n_dropped} more that were left out ("
+               + ", ".join(f"{reason} {n}" for reason, n in sorted((dropped.dropped or {}).items())) + ").")
+        lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval).{why} "
                   "Metrics by mteb's retrieval evaluator; best first.", ""]
     machine = _machine_line(ok)
     if machine:
