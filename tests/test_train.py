@@ -173,7 +173,7 @@ def _edit(models: Path, old: str, new: str) -> None:
 def test_bad_input_one_line_exit_2_no_folder(train_env, tmp_path, capsys, case):
     name, expect = "tiny cross-encoder", None
     if case == "missing file":
-        _edit(train_env, "data: [data/qa.json]", "data: [data/nowhere.json]")
+        _edit(train_env, "cross-encoder, base: tiny, data: [data/qa.json]", "cross-encoder, base: tiny, data: [data/nowhere.json]")
         expect = "train.data: no file matches 'data/nowhere.json'"
     elif case == "no questions":
         squad(tmp_path / "data" / "qa.json", with_questions=False)
@@ -183,9 +183,12 @@ def test_bad_input_one_line_exit_2_no_folder(train_env, tmp_path, capsys, case):
         (tmp_path / "data" / "qa.json").unlink()
         name, expect = "tiny MLM", "empty corpus"
     else:  # an evaluation question that only differs in case (Turkish İ) and spacing
-        q = json.loads((tmp_path / "data" / "qa.json").read_text(encoding="utf-8"))["data"][0]["paragraphs"][7]["qas"][0]
-        write_beir(tmp_path / "evaltasks" / "tr_mini_wiki", docs={"x1": ("", "metin")},
-                   queries={"e1": ("  " + q["question"].replace("i", "İ", 1).upper().replace("I", "ı").lower(), "x1")})
+        from bench.train.split import part_of
+
+        para = next(p for p in json.loads((tmp_path / "data" / "qa.json").read_text(encoding="utf-8"))["data"][0]
+                    ["paragraphs"] if part_of(p["context"]) == "train")
+        planted = "  " + para["qas"][0]["question"].replace("i", "İ").replace(" ", "   ")
+        write_beir(tmp_path / "evaltasks" / "tr_mini_wiki", docs={"x1": ("", "metin")}, queries={"e1": (planted, "x1")})
         expect = "leakage: 1 training question(s) equal a question of evaluation task 'tr_mini_wiki'"
     assert main(["train", name, "--models", str(train_env)]) == 2
     err = capsys.readouterr().err.strip()
@@ -210,3 +213,22 @@ def test_bad_train_block(tmp_path, tiny_model_dir, block, expect, capsys):
         registry.load_registry(models)
     assert main(["train", "t", "--models", str(models)]) == 2
     assert "\n" not in capsys.readouterr().err.strip()
+
+
+def test_hybrid_pipeline_feeds_a_cross_encoder(tmp_path, tiny_model_dir, tiny_cross_encoder_dir):
+    models = tmp_path / "m.yaml"
+    head = f"""models:
+  - {{name: bm25, kind: lexical, loader: bm25, source: bm25s}}
+  - {{name: tiny, kind: bi-encoder, loader: sentence-transformers, source: {tiny_model_dir}, variants: [torch-fp32]}}
+  - {{name: ce, kind: cross-encoder, loader: sentence-transformers, source: {tiny_cross_encoder_dir}}}
+  - {{name: hybrid, kind: pipeline, loader: hybrid, stages: [bm25, tiny], options: {{fusion: rrf}}}}
+"""
+    models.write_text(head + "  - {name: h->ce, kind: pipeline, loader: rerank, stages: [hybrid, ce], options: {top_k: 3}}\n",
+                      encoding="utf-8")
+    pipe = entry(models, "h->ce")
+    assert pipe.variants == ["bm25s+torch-fp32+torch-fp32"]
+    scores = encoders.load(pipe).scores(["Van Gölü neden tuzludur?"], PARAGRAPHS)
+    assert scores.shape == (1, len(PARAGRAPHS)) and np.isfinite(scores).all()
+    models.write_text(head + "  - {name: x, kind: pipeline, loader: rerank, stages: [tiny, hybrid]}\n", encoding="utf-8")
+    with pytest.raises(BenchError, match="only a hybrid pipeline may be the first stage"):
+        registry.load_registry(models)

@@ -99,9 +99,10 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
         seen.add(entry.name)
         models.append(entry)
     by_name = {m.name: m for m in models}
+    index_of = {m.name: i for i, m in enumerate(models)}
     for i, m in enumerate(models):
         if m.kind == "pipeline":
-            _resolve_stages(path, i, m, by_name)
+            _resolve_stages(path, i, m, by_name, index_of)
         if m.train:
             _check_train_base(path, i, m, by_name)
     return models
@@ -165,7 +166,9 @@ def _check_train_base(path: Path, i: int, entry: ModelEntry, by_name: dict) -> N
         base = by_name[base.train["base"]]
 
 
-def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict) -> None:
+def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict, index_of: dict) -> None:
+    if entry.stage_entries:  # already resolved as another pipeline's first stage
+        return
     label = f"{path}: models[{i}] '{entry.name}'"
     want = 2 if entry.loader == "rerank" else None
     if not isinstance(entry.stages, list) or len(entry.stages) < 2 or (want and len(entry.stages) != want):
@@ -177,7 +180,15 @@ def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict) -> Non
             raise BenchError(f"{label}: stage '{name}' is not a registry entry")
         stage = by_name[name]
         if stage.kind == "pipeline":
-            raise BenchError(f"{label}: stage '{name}' is itself a pipeline")
+            # A hybrid may feed a re-ranker (hybrid -> cross-encoder); anything deeper is not a pipeline we score.
+            if not (entry.loader == "rerank" and stage.loader == "hybrid" and not entry.stage_entries):
+                raise BenchError(f"{label}: stage '{name}' is itself a pipeline (only a hybrid pipeline may be the "
+                                 "first stage of a rerank pipeline)")
+            _resolve_stages(path, index_of[name], stage, by_name, index_of)
+            if variant and variant != stage.variants[0]:
+                raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
+            entry.stage_entries.append((stage, stage.variants[0]))
+            continue
         variant = variant or stage.base_variant
         if variant not in VARIANTS[stage.loader]:
             raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
