@@ -194,6 +194,15 @@ def test_bad_input_one_line_exit_2_no_folder(train_env, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and expect in err
     assert _no_folder(train_env, name)
+    if case == "question leak":  # asked to, the build drops the equal question instead and says how many
+        from bench.train import build, leakage
+
+        by_name = {e.name: e for e in registry.load_registry(train_env)}
+        e = by_name[name]
+        params = {"negatives": 1, "max_pairs": None, "exclude_eval_questions": True}
+        _, questions, paragraphs = build.prepare(e, by_name, build.data_files(e, train_env), params, 0)
+        assert params["excluded_eval_questions"] == {"tr_mini_wiki": 1}
+        assert leakage.check(questions, paragraphs)["tr_mini_wiki"]["questions"] == 0
 
 
 @pytest.mark.parametrize("block, expect", [

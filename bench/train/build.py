@@ -141,7 +141,18 @@ def _base_prefixes(entry, by_name: dict) -> tuple[str, str]:
     return (entry.query_prefix or base.query_prefix, entry.passage_prefix or base.passage_prefix)
 
 
-def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int):
+def drop_eval_questions(conv: convert.Converted, evals: dict) -> dict:
+    """Drop pairs whose question equals an evaluation question (thquad asks e.g. "Şehzade Selim kimdir?" of
+    paragraphs on both sides of the split); returns the count per task, recorded in training.json."""
+    qids = sorted(conv.queries)
+    keep, dropped = leakage.exclude_questions([conv.queries[q] for q in qids], evals)
+    for qid, k in zip(qids, keep):
+        if not k:
+            del conv.queries[qid], conv.qrels[qid]
+    return dropped
+
+
+def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, evals: dict | None = None):
     """(recipe call arguments, training questions, training paragraphs) from the data files."""
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
@@ -162,6 +173,8 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int):
     if conv is None or not conv.qrels:
         raise BenchError(f"train.data of '{entry.name}': no question-paragraph pairs on the train side of the "
                          f"paragraph split (recipe '{recipe}' needs SQuAD files with questions)")
+    if params.get("exclude_eval_questions"):
+        params["excluded_eval_questions"] = drop_eval_questions(conv, leakage.load_eval() if evals is None else evals)
     mined = mine_negatives(conv, int(params["negatives"]), params.get("max_pairs"), seed)
     if not mined:
         raise BenchError(f"train.data of '{entry.name}': no hard negatives found (needs 2 or more distinct paragraphs)")
@@ -190,8 +203,10 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
     files = data_files(entry, models_path)
     base = by_name[entry.train["base"]]
     source = base_folder(base)
-    args, questions, paragraphs = prepare(entry, by_name, files, params, seed)
-    counts = leakage.check(questions, paragraphs)
+    evals = leakage.load_eval()
+    args, questions, paragraphs = prepare(entry, by_name, files, params, seed, evals)
+    excluded = params.pop("excluded_eval_questions", None)
+    counts = leakage.check(questions, paragraphs, evals=evals)
 
     final = registry.trained_dir(entry)
     for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by an interrupted build
@@ -211,6 +226,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
                      f"{split.DEV_BUCKETS} to dev)",
             "wall_seconds": wall, **result,
             "leakage": counts,
+            **({"excluded_eval_questions": excluded} if excluded is not None else {}),
             "leakage_note": ("MLM reads paragraph text only; paragraphs equal to an evaluation task's (e.g. the drug "
                              "leaflets) are unsupervised domain adaptation, no questions or labels") if recipe == "mlm"
                             else "training questions equal to evaluation questions: zero (checked)",

@@ -30,21 +30,45 @@ def eval_specs() -> list:
     return [s for s in tasks.all_specs() if s.name in EVAL_TASKS]
 
 
-def check(questions: list[str], paragraphs: list[str], specs=None) -> dict:
+def load_eval(specs=None) -> dict:
+    """{task: (folded questions, folded paragraphs)}, or {task: reason} for a task whose data is not here."""
+    out = {}
+    for spec in eval_specs() if specs is None else specs:
+        try:
+            out[spec.name] = _eval_texts(spec)
+        except (Unavailable, BenchError) as e:
+            out[spec.name] = one_line(e)
+    return out
+
+
+def exclude_questions(questions: list[str], evals: dict) -> tuple[list[bool], dict]:
+    """Which training questions to keep, and per task how many were dropped for equalling one of its questions."""
+    sets = {name: v[0] for name, v in evals.items() if isinstance(v, tuple)}
+    keep, dropped = [], {}
+    for q in questions:
+        hits = [name for name, qs in sets.items() if fold(q) in qs]
+        for name in hits:
+            dropped[name] = dropped.get(name, 0) + 1
+        keep.append(not hits)
+    return keep, dropped
+
+
+def check(questions: list[str], paragraphs: list[str], specs=None, evals: dict | None = None) -> dict:
     """{task: {questions: n, paragraphs: n}} of training texts equal to that task's; raises on any question."""
+    evals = load_eval(specs) if evals is None else evals
     train_q = {fold(q) for q in questions}
     train_p = {fold(p) for p in paragraphs}
     counts = {}
-    for spec in eval_specs() if specs is None else specs:
-        try:
-            eq, ep = _eval_texts(spec)
-        except (Unavailable, BenchError) as e:
-            counts[spec.name] = {"unavailable": one_line(e)}
+    for name, texts in evals.items():
+        if not isinstance(texts, tuple):
+            counts[name] = {"unavailable": texts}
             continue
-        counts[spec.name] = {"questions": len(train_q & eq), "paragraphs": len(train_p & ep)}
+        eq, ep = texts
+        counts[name] = {"questions": len(train_q & eq), "paragraphs": len(train_p & ep)}
     leaked = {name: c["questions"] for name, c in counts.items() if c.get("questions")}
     if leaked:
         name, n = next(iter(leaked.items()))
         raise BenchError(f"leakage: {n} training question(s) equal a question of evaluation task '{name}' "
-                         "(after case and whitespace folding); remove them from the training data")
+                         "(after case and whitespace folding); remove them from the training data, or set "
+                         "train.params.exclude_eval_questions: true to drop them")
     return counts

@@ -13,9 +13,9 @@ DEFAULTS = {
     "mlm": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 5e-5, "mlm_probability": 0.15,
             "freeze_embeddings": False, "heldout_every": 20, "max_texts": None},
     "contrastive": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
-                    "max_pairs": None, "negatives": 1, "cached_minibatch": None},
+                    "max_pairs": None, "negatives": 1, "cached_minibatch": None, "exclude_eval_questions": False},
     "cross-encoder": {"max_seq_length": 256, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
-                      "max_pairs": None, "negatives": 3},
+                      "max_pairs": None, "negatives": 3, "exclude_eval_questions": False},
 }
 
 
