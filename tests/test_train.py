@@ -78,7 +78,7 @@ def train_env(tmp_path, tiny_model_dir, monkeypatch):
     query_prefix: "soru: "
     passage_prefix: "metin: "
     variants: [torch-fp32, onnx-fp32]
-    train: {{recipe: mlm, base: tiny, data: [data/*.json], seed: 1, params: {FAST}}}
+    train: {{recipe: mlm, base: tiny, data: [data/*.json], seed: 1, params: {FAST[:-1]}, head_steps: 3}}}}
   - name: tiny MLM+contrastive
     kind: bi-encoder
     loader: sentence-transformers
@@ -126,6 +126,7 @@ def test_mlm_then_contrastive_in_dependency_order(train_env, capsys):
                            "data/qa.json": mlm["data"]["data/qa.json"]}
     assert mlm["leakage"]["tr_mini_wiki"] == {"questions": 0, "paragraphs": 1}  # the planted paragraph
     assert "decoder tied to input embeddings: True" in mlm["mlm_head"]
+    assert len(mlm["head_losses"]) == 3 and mlm["heldout_mlm_loss_before"] < mlm["heldout_mlm_loss_random_head"]
     con = record(train_env, "tiny MLM+contrastive")
     assert con["base"] == "tiny MLM" and falls(con["losses"]) and con["code"]
     for name in ("tiny MLM", "tiny MLM+contrastive"):

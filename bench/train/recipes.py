@@ -11,7 +11,7 @@ from pathlib import Path
 
 DEFAULTS = {
     "mlm": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 5e-5, "mlm_probability": 0.15,
-            "freeze_embeddings": False, "heldout_every": 20, "max_texts": None},
+            "freeze_embeddings": False, "heldout_every": 20, "max_texts": None, "head_steps": 0, "head_lr": 1e-3},
     "contrastive": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
                     "max_pairs": None, "negatives": 1, "cached_minibatch": None, "exclude_eval_questions": False},
     "cross-encoder": {"max_seq_length": 256, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
@@ -90,7 +90,11 @@ def mlm(base: str, texts: list[str], heldout: list[str], out: Path, params: dict
         set_seed(seed)  # the same masks before and after, so the two losses compare
         return round(float(trainer.evaluate()["eval_loss"]), 6)
 
-    before = heldout_loss()
+    initial = heldout_loss()
+    head = _fit_head(head_model, tokenized(texts), collator, out, params, seed)
+    if params["freeze_embeddings"]:
+        _freeze_embeddings(head_model)
+    before = heldout_loss()  # the base encoder's own MLM loss, once the new head fits it
     trainer.train()
     after = heldout_loss()
     with torch.no_grad():
@@ -98,11 +102,30 @@ def mlm(base: str, texts: list[str], heldout: list[str], out: Path, params: dict
     st.save(str(out))
     import math
 
-    return {**_finish(trainer, out), "heldout_texts": len(heldout), "heldout_mlm_loss_before": before,
+    return {**_finish(trainer, out), **head, "heldout_texts": len(heldout), "heldout_mlm_loss_random_head": initial,
+            "heldout_mlm_loss_before": before,
             "heldout_mlm_loss_after": after, "heldout_perplexity_before": round(math.exp(before), 3),
             "heldout_perplexity_after": round(math.exp(after), 3),
             "mlm_head": f"{type(head_model).__name__}: transform from _init_weights (std "
                         f"{encoder.config.initializer_range}), decoder tied to input embeddings: {tied}, bias zero"}
+
+
+def _fit_head(model, data, collator, out: Path, params: dict, seed: int) -> dict:
+    """First train the new head alone (encoder frozen, higher rate): a random head's gradients would otherwise
+    scramble the pretrained encoder in the first steps of the real run."""
+    from transformers import Trainer, TrainingArguments
+
+    steps = int(params["head_steps"])
+    if not steps:
+        return {"head_steps": 0}
+    for p in model.base_model.parameters():  # the tied decoder weight is the embedding matrix: frozen with it
+        p.requires_grad_(False)
+    warm = Trainer(model=model, args=_args(TrainingArguments, out, {**params, "max_steps": steps, "lr": params["head_lr"]},
+                                           seed), train_dataset=data, data_collator=collator)
+    warm.train()
+    for p in model.base_model.parameters():
+        p.requires_grad_(True)
+    return {"head_steps": steps, "head_losses": _losses(warm)}
 
 
 def contrastive(base: str, triples: list[tuple[str, str, str]], out: Path, params: dict, seed: int) -> dict:
