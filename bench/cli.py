@@ -259,6 +259,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def cmd_train(args) -> int:
+    from bench.train.build import build
+
+    for record in build(args.name, args.models, args.max_steps, args.force):
+        leaks = ", ".join(f"{t}: {c.get('questions', '-')} q / {c.get('paragraphs', '-')} p"
+                          for t, c in record["leakage"].items())
+        print(f"built {record['name']}: {record['steps']} steps, {record['wall_seconds']} s; "
+              f"leakage (equal questions / paragraphs) {leaks or 'no evaluation tasks found'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -321,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--tolerance", type=float, help="allowed drop per metric (default: the baseline's, 0.01)")
     ck.add_argument("--write", action="store_true", help="(re)write the baseline from the current code")
     ck.set_defaults(fn=cmd_check)
+    tr = sub.add_parser("train", help="build a registry entry that has a 'train:' block (and its trained bases first)")
+    tr.add_argument("name", help="registry entry to build")
+    tr.add_argument("--models", default="models.yaml")
+    tr.add_argument("--max-steps", type=positive_int, help="stop each recipe after this many optimizer steps (a quick build)")
+    tr.add_argument("--force", action="store_true", help="rebuild NAME even when it is already built")
+    tr.set_defaults(fn=cmd_train)
     return p
 
 

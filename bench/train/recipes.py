@@ -1,0 +1,184 @@
+"""The three recipes, each on the ecosystem's own trainer; each returns what training.json records.
+
+Every recipe writes a loadable model folder into `out` (a temporary folder the caller renames into place) and
+returns {steps, losses, ...}. Text preparation (split, negatives, leakage) happens in bench.train.build.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+DEFAULTS = {
+    "mlm": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 5e-5, "mlm_probability": 0.15,
+            "freeze_embeddings": False, "heldout_every": 20, "max_texts": None, "head_steps": 0, "head_lr": 1e-3},
+    "contrastive": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
+                    "max_pairs": None, "negatives": 1, "cached_minibatch": None, "exclude_eval_questions": False},
+    "cross-encoder": {"max_seq_length": 256, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
+                      "max_pairs": None, "negatives": 3, "exclude_eval_questions": False},
+}
+
+
+def params_for(recipe: str, given: dict, max_steps: int | None) -> dict:
+    from bench.errors import BenchError
+
+    unknown = sorted(set(given) - set(DEFAULTS[recipe]) - {"max_steps"})
+    if unknown:
+        raise BenchError(f"train.params.{unknown[0]}: unknown for recipe '{recipe}' "
+                         f"(allowed: {', '.join(sorted(DEFAULTS[recipe]))}, max_steps)")
+    params = {**DEFAULTS[recipe], "max_steps": None, **given}
+    if max_steps is not None:  # --max-steps: a quick build, recorded as such in training.json
+        params["max_steps"] = max_steps
+    return params
+
+
+def _args(cls, out: Path, params: dict, seed: int, **extra):
+    steps = params.get("max_steps")
+    return cls(output_dir=str(out / "_trainer"), seed=seed, data_seed=seed, learning_rate=float(params["lr"]),
+               per_device_train_batch_size=int(params["batch_size"]), num_train_epochs=float(params["epochs"]),
+               max_steps=int(steps) if steps else -1, logging_steps=1, save_strategy="no", report_to="none",
+               disable_tqdm=False, dataloader_num_workers=0, **extra)
+
+
+def _losses(trainer) -> list[float]:
+    return [round(float(h["loss"]), 6) for h in trainer.state.log_history if "loss" in h]
+
+
+def _finish(trainer, out: Path) -> dict:
+    shutil.rmtree(out / "_trainer", ignore_errors=True)
+    losses = _losses(trainer)
+    return {"steps": int(trainer.state.global_step), "losses": losses, "final_loss": losses[-1] if losses else None}
+
+
+def _freeze_embeddings(encoder) -> None:
+    # The 250k-token embedding matrix is most of e5-small's weights: freezing it saves most of the optimizer work.
+    encoder.get_input_embeddings().weight.requires_grad_(False)
+
+
+def mlm(base: str, texts: list[str], heldout: list[str], out: Path, params: dict, seed: int) -> dict:
+    """Continued masked-LM pretraining of the base's transformer; saved with the base's pooling/normalize modules."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, TrainingArguments, set_seed
+
+    set_seed(seed)
+    st = SentenceTransformer(base, device="cpu", local_files_only=True)
+    encoder, tokenizer = st[0].auto_model, st.tokenizer
+    # The base folder carries the encoder only. The head comes from the same config: its transform (dense + LayerNorm)
+    # is initialised by transformers' _init_weights (normal, std initializer_range; LayerNorm 1/0), its decoder is the
+    # input embedding matrix itself (tied), its bias zero.
+    head_model = AutoModelForMaskedLM.from_config(encoder.config)
+    missing, _ = head_model.base_model.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        raise RuntimeError(f"MLM model does not take the base's weights: missing {missing[:3]}")
+    head_model.tie_weights()
+    tied = head_model.get_output_embeddings().weight is head_model.get_input_embeddings().weight
+    if params["freeze_embeddings"]:
+        _freeze_embeddings(head_model)
+
+    def tokenized(rows: list[str]) -> Dataset:
+        return Dataset.from_dict({"text": rows}).map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=int(params["max_seq_length"]),
+                                return_special_tokens_mask=True), batched=True, remove_columns=["text"])
+
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=float(params["mlm_probability"]))
+    trainer = Trainer(model=head_model, args=_args(TrainingArguments, out, params, seed, per_device_eval_batch_size=16),
+                      train_dataset=tokenized(texts), eval_dataset=tokenized(heldout), data_collator=collator)
+
+    def heldout_loss() -> float:
+        set_seed(seed)  # the same masks before and after, so the two losses compare
+        return round(float(trainer.evaluate()["eval_loss"]), 6)
+
+    initial = heldout_loss()
+    head = _fit_head(head_model, tokenized(texts), collator, out, params, seed)
+    if params["freeze_embeddings"]:
+        _freeze_embeddings(head_model)
+    before = heldout_loss()  # the base encoder's own MLM loss, once the new head fits it
+    trainer.train()
+    after = heldout_loss()
+    with torch.no_grad():
+        encoder.load_state_dict(head_model.base_model.state_dict(), strict=False)  # keeps the base's pooler, if any
+    st.save(str(out))
+    import math
+
+    return {**_finish(trainer, out), **head, "heldout_texts": len(heldout), "heldout_mlm_loss_random_head": initial,
+            "heldout_mlm_loss_before": before,
+            "heldout_mlm_loss_after": after, "heldout_perplexity_before": round(math.exp(before), 3),
+            "heldout_perplexity_after": round(math.exp(after), 3),
+            "mlm_head": f"{type(head_model).__name__}: transform from _init_weights (std "
+                        f"{encoder.config.initializer_range}), decoder tied to input embeddings: {tied}, bias zero"}
+
+
+def _fit_head(model, data, collator, out: Path, params: dict, seed: int) -> dict:
+    """First train the new head alone (encoder frozen, higher rate): a random head's gradients would otherwise
+    scramble the pretrained encoder in the first steps of the real run."""
+    from transformers import Trainer, TrainingArguments
+
+    steps = int(params["head_steps"])
+    if not steps:
+        return {"head_steps": 0}
+    for p in model.base_model.parameters():  # the tied decoder weight is the embedding matrix: frozen with it
+        p.requires_grad_(False)
+    warm = Trainer(model=model, args=_args(TrainingArguments, out, {**params, "max_steps": steps, "lr": params["head_lr"]},
+                                           seed), train_dataset=data, data_collator=collator)
+    warm.train()
+    for p in model.base_model.parameters():
+        p.requires_grad_(True)
+    return {"head_steps": steps, "head_losses": _losses(warm)}
+
+
+def contrastive(base: str, triples: list[tuple[str, str, str]], out: Path, params: dict, seed: int) -> dict:
+    """(query, positive, hard negative) triples, in-batch negatives too, no duplicate texts within a batch."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import (CachedMultipleNegativesRankingLoss,
+                                                                   MultipleNegativesRankingLoss)
+    from transformers import set_seed
+
+    set_seed(seed)
+    model = SentenceTransformer(base, device="cpu", local_files_only=True)
+    model.max_seq_length = int(params["max_seq_length"])
+    if params["freeze_embeddings"]:
+        _freeze_embeddings(model[0].auto_model)
+    data = Dataset.from_dict({"anchor": [t[0] for t in triples], "positive": [t[1] for t in triples],
+                              "negative": [t[2] for t in triples]})
+    mini = params.get("cached_minibatch")
+    loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=int(mini)) if mini else MultipleNegativesRankingLoss(model)
+    args = _args(SentenceTransformerTrainingArguments, out, params, seed, batch_sampler=BatchSamplers.NO_DUPLICATES)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    trainer.train()
+    model.save(str(out))
+    return {**_finish(trainer, out), "loss": type(loss).__name__, "examples": len(triples)}
+
+
+def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, params: dict, seed: int) -> dict:
+    """A one-logit re-ranker from the base's transformer, binary cross-entropy on positives and mined negatives."""
+    from datasets import Dataset
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from transformers import set_seed
+
+    set_seed(seed)
+    # The base is a sentence-transformers folder (transformer + pooling); a CrossEncoder wants a plain transformer
+    # folder, so the encoder is written out first and a classification head (random init) put on it.
+    st = SentenceTransformer(base, device="cpu", local_files_only=True)
+    plain = out / "_base"
+    st[0].auto_model.save_pretrained(plain)
+    st.tokenizer.save_pretrained(plain)
+    del st
+    model = CrossEncoder(str(plain), num_labels=1, max_length=int(params["max_seq_length"]), device="cpu",
+                         local_files_only=True)
+    if params["freeze_embeddings"]:
+        _freeze_embeddings(model.model.base_model)
+    data = Dataset.from_dict({"query": [r[0] for r in rows], "passage": [r[1] for r in rows],
+                              "label": [float(r[2]) for r in rows]})
+    trainer = CrossEncoderTrainer(model=model, args=_args(CrossEncoderTrainingArguments, out, params, seed),
+                                  train_dataset=data, loss=BinaryCrossEntropyLoss(model))
+    trainer.train()
+    model.save_pretrained(str(out))
+    shutil.rmtree(plain, ignore_errors=True)
+    return {**_finish(trainer, out), "loss": "BinaryCrossEntropyLoss", "examples": len(rows),
+            "positives": sum(1 for r in rows if r[2] > 0)}

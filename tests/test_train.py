@@ -1,0 +1,244 @@
+"""Training recipes on the tiny fixture model: loss falls, the built folder loads through the registry, bad input
+stops with one line and leaves no folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError, Unavailable
+from bench.models import encoders, registry
+from tests.conftest import TINY_DOCS, write_beir
+
+PARAGRAPHS = [f"{title}: {text}" for title, text in TINY_DOCS.values()] + [
+    "Ankara Türkiye'nin başkentidir ve ülkenin ikinci büyük şehridir.",
+    "İstanbul Boğazı Karadeniz'i Marmara Denizi'ne bağlar.",
+    "Çay Türkiye'de en çok Rize ilinde yetiştirilir.",
+    "Kapadokya peri bacaları ve balonlarıyla ünlüdür.",
+    "Ege kıyılarında zeytin ağaçları yaygındır ve zeytinyağı üretilir.",
+    "Erzurum kışları çok soğuk geçen bir Doğu Anadolu şehridir.",
+]
+QUESTIONS = [["Bu paragraf hangi konudan söz ediyor?", "Paragrafta anlatılan bilgi nedir?"],
+             ["Aşılar ne sağlar?", "Bağışıklık nasıl kazanılır?"]]
+
+
+def squad(path: Path, with_questions: bool = True) -> Path:
+    paras = []
+    for i, ctx in enumerate(PARAGRAPHS):
+        words = ctx.split()
+        qas = [{"id": f"p{i}q{j}", "question": f"{words[j]} {words[j + 1]} {words[-1]} hakkında ne söylenir? ({i}.{j})",
+                "answers": [{"text": words[j], "answer_start": ctx.index(words[j])}]} for j in range(3)]
+        paras.append({"context": ctx, "qas": qas if with_questions else []})
+    path.write_text(json.dumps({"data": [{"title": "Genel", "paragraphs": paras}]}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def leaflet(path: Path) -> Path:
+    items = [{"ilacAdi": f"ilac{i}", "nedir": f"İlaç {i} ağrı ve ateş için kullanılan bir tablettir.",
+              "nasilKullanilir": f"Günde {i + 1} kez tok karnına bir bardak su ile alınır."} for i in range(8)]
+    path.write_text(json.dumps({"prospektus": items}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+FAST = "{max_seq_length: 48, batch_size: 4, lr: 0.002, max_steps: 12, epochs: 50}"
+
+
+@pytest.fixture
+def train_env(tmp_path, tiny_model_dir, monkeypatch):
+    """models.yaml with the tiny model as base, trained entries over a tiny SQuAD file and leaflets, and an
+    evaluation task folder with one planted copy of a training paragraph."""
+    data = tmp_path / "data"
+    data.mkdir()
+    squad(data / "qa.json")
+    leaflet(data / "leaflets.json")
+    evals = tmp_path / "evaltasks"
+    write_beir(evals / "tr_mini_wiki", docs={"x1": ("", PARAGRAPHS[7]), "x2": ("", "Hiç ilgisi olmayan bir metin.")},
+               queries={"e1": ("Türkiye'nin başkenti neresidir?", "x1")})
+    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
+    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
+    models = tmp_path / "models.yaml"
+    models.write_text(f"""models:
+  - name: bm25
+    kind: lexical
+    loader: bm25
+    source: bm25s
+  - name: tiny
+    kind: bi-encoder
+    loader: sentence-transformers
+    source: {tiny_model_dir}
+    query_prefix: "soru: "
+    passage_prefix: "metin: "
+  - name: tiny MLM
+    kind: bi-encoder
+    loader: sentence-transformers
+    query_prefix: "soru: "
+    passage_prefix: "metin: "
+    variants: [torch-fp32, onnx-fp32]
+    train: {{recipe: mlm, base: tiny, data: [data/*.json], seed: 1, params: {FAST[:-1]}, head_steps: 3}}}}
+  - name: tiny MLM+contrastive
+    kind: bi-encoder
+    loader: sentence-transformers
+    variants: [torch-fp32]
+    train: {{recipe: contrastive, base: tiny MLM, data: [data/qa.json], params: {FAST}}}
+  - name: tiny cross-encoder
+    kind: cross-encoder
+    loader: sentence-transformers
+    train: {{recipe: cross-encoder, base: tiny, data: [data/qa.json], params: {FAST}}}
+  - name: bm25 -> tiny cross-encoder
+    kind: pipeline
+    loader: rerank
+    stages: [bm25, tiny cross-encoder]
+    options: {{top_k: 5}}
+""", encoding="utf-8")
+    return models
+
+
+def entry(models: Path, name: str):
+    return {e.name: e for e in registry.load_registry(models)}[name]
+
+
+def record(models: Path, name: str) -> dict:
+    return json.loads((registry.trained_dir(entry(models, name)) / "training.json").read_text(encoding="utf-8"))
+
+
+def falls(losses: list[float]) -> bool:
+    return np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_unbuilt_entry_is_skipped_with_the_train_command(train_env):
+    with pytest.raises(Unavailable) as u:
+        registry.check_available(entry(train_env, "tiny MLM"))
+    assert u.value.fix == "python -m bench train 'tiny MLM'"
+
+
+def test_mlm_then_contrastive_in_dependency_order(train_env, capsys):
+    assert main(["train", "tiny MLM+contrastive", "--models", str(train_env)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("tiny MLM: training") < out.index("tiny MLM+contrastive: training")
+    mlm = record(train_env, "tiny MLM")
+    assert mlm["heldout_mlm_loss_after"] < mlm["heldout_mlm_loss_before"]
+    assert falls(mlm["losses"]) and mlm["steps"] == 12 and len(mlm["losses"]) == 12
+    assert mlm["data"] == {"data/leaflets.json": mlm["data"]["data/leaflets.json"],
+                           "data/qa.json": mlm["data"]["data/qa.json"]}
+    assert mlm["leakage"]["tr_mini_wiki"] == {"questions": 0, "paragraphs": 1}  # the planted paragraph
+    assert "decoder tied to input embeddings: True" in mlm["mlm_head"]
+    assert len(mlm["head_losses"]) == 3 and mlm["heldout_mlm_loss_before"] < mlm["heldout_mlm_loss_random_head"]
+    con = record(train_env, "tiny MLM+contrastive")
+    assert con["base"] == "tiny MLM" and falls(con["losses"]) and con["code"]
+    for name in ("tiny MLM", "tiny MLM+contrastive"):
+        e = entry(train_env, name)
+        for variant in e.variants:
+            model = encoders.load(e, variant)
+            vecs = model.encode(["Van Gölü tuzlu mudur?", "Ankara başkenttir."], "query", progress=False)
+            assert vecs.shape[0] == 2 and np.isfinite(vecs).all()
+    # Already built: a second call trains nothing.
+    assert main(["train", "tiny MLM+contrastive", "--models", str(train_env)]) == 0
+    assert "training" not in capsys.readouterr().out
+
+
+def test_contrastive_keeps_the_base_prefixes(train_env):
+    from bench.train import build
+
+    by_name = {e.name: e for e in registry.load_registry(train_env)}
+    e = by_name["tiny MLM+contrastive"]
+    params = {"negatives": 1, "max_pairs": None}
+    (triples,), questions, _ = build.prepare(e, by_name, build.data_files(e, train_env), params, 0)
+    q, pos, neg = triples[0]
+    assert q.startswith("soru: ") and pos.startswith("metin: ") and neg.startswith("metin: ") and pos != neg
+    assert len(triples) == len(questions) > 0
+
+
+def test_cross_encoder_builds_and_reranks_in_a_pipeline(train_env):
+    assert main(["train", "tiny cross-encoder", "--models", str(train_env)]) == 0
+    rec = record(train_env, "tiny cross-encoder")
+    assert falls(rec["losses"]) and rec["positives"] > 0 and rec["examples"] > rec["positives"]
+    pipe = encoders.load(entry(train_env, "bm25 -> tiny cross-encoder"))
+    scores = pipe.scores(["Van Gölü neden tuzludur?"], PARAGRAPHS)
+    assert scores.shape == (1, len(PARAGRAPHS)) and np.isfinite(scores).all()
+
+
+def _no_folder(models: Path, name: str) -> bool:
+    folder = registry.trained_dir(entry(models, name))
+    return not folder.exists() and not list(folder.parent.glob(f".{folder.name}.tmp-*"))
+
+
+def _edit(models: Path, old: str, new: str) -> None:
+    models.write_text(models.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", ["missing file", "no questions", "empty corpus", "question leak"])
+def test_bad_input_one_line_exit_2_no_folder(train_env, tmp_path, capsys, case):
+    name, expect = "tiny cross-encoder", None
+    if case == "missing file":
+        _edit(train_env, "cross-encoder, base: tiny, data: [data/qa.json]", "cross-encoder, base: tiny, data: [data/nowhere.json]")
+        expect = "train.data: no file matches 'data/nowhere.json'"
+    elif case == "no questions":
+        squad(tmp_path / "data" / "qa.json", with_questions=False)
+        expect = "qa.json: no questions"
+    elif case == "empty corpus":
+        (tmp_path / "data" / "leaflets.json").write_text(json.dumps({"prospektus": [{"ilacAdi": "x"}]}), encoding="utf-8")
+        (tmp_path / "data" / "qa.json").unlink()
+        name, expect = "tiny MLM", "empty corpus"
+    else:  # an evaluation question that only differs in case (Turkish İ) and spacing
+        from bench.train.split import part_of
+
+        para = next(p for p in json.loads((tmp_path / "data" / "qa.json").read_text(encoding="utf-8"))["data"][0]
+                    ["paragraphs"] if part_of(p["context"]) == "train")
+        planted = "  " + para["qas"][0]["question"].replace("i", "İ").replace(" ", "   ")
+        write_beir(tmp_path / "evaltasks" / "tr_mini_wiki", docs={"x1": ("", "metin")}, queries={"e1": (planted, "x1")})
+        expect = "leakage: 1 training question(s) equal a question of evaluation task 'tr_mini_wiki'"
+    assert main(["train", name, "--models", str(train_env)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and expect in err
+    assert _no_folder(train_env, name)
+    if case == "question leak":  # asked to, the build drops the equal question instead and says how many
+        from bench.train import build, leakage
+
+        by_name = {e.name: e for e in registry.load_registry(train_env)}
+        e = by_name[name]
+        params = {"negatives": 1, "max_pairs": None, "exclude_eval_questions": True}
+        _, questions, paragraphs = build.prepare(e, by_name, build.data_files(e, train_env), params, 0)
+        assert params["excluded_eval_questions"] == {"tr_mini_wiki": 1}
+        assert leakage.check(questions, paragraphs)["tr_mini_wiki"]["questions"] == 0
+
+
+@pytest.mark.parametrize("block, expect", [
+    ("{recipe: distill, base: tiny, data: [x]}", "field 'train.recipe' is 'distill'"),
+    ("{recipe: mlm, base: nobody, data: [x]}", "names 'nobody', which is not a registry entry"),
+    ("{recipe: mlm, base: bm25, data: [x]}", "expected a transformer bi-encoder"),
+    ("{recipe: mlm, base: tiny, data: []}", "field 'train.data' must be a non-empty list"),
+])
+def test_bad_train_block(tmp_path, tiny_model_dir, block, expect, capsys):
+    models = tmp_path / "m.yaml"
+    models.write_text(f"""models:
+  - {{name: bm25, kind: lexical, loader: bm25, source: bm25s}}
+  - {{name: tiny, kind: bi-encoder, loader: sentence-transformers, source: {tiny_model_dir}}}
+  - {{name: t, kind: bi-encoder, loader: sentence-transformers, train: {block}}}
+""", encoding="utf-8")
+    with pytest.raises(BenchError, match=expect):
+        registry.load_registry(models)
+    assert main(["train", "t", "--models", str(models)]) == 2
+    assert "\n" not in capsys.readouterr().err.strip()
+
+
+def test_hybrid_pipeline_feeds_a_cross_encoder(tmp_path, tiny_model_dir, tiny_cross_encoder_dir):
+    models = tmp_path / "m.yaml"
+    head = f"""models:
+  - {{name: bm25, kind: lexical, loader: bm25, source: bm25s}}
+  - {{name: tiny, kind: bi-encoder, loader: sentence-transformers, source: {tiny_model_dir}, variants: [torch-fp32]}}
+  - {{name: ce, kind: cross-encoder, loader: sentence-transformers, source: {tiny_cross_encoder_dir}}}
+  - {{name: hybrid, kind: pipeline, loader: hybrid, stages: [bm25, tiny], options: {{fusion: rrf}}}}
+"""
+    models.write_text(head + "  - {name: h->ce, kind: pipeline, loader: rerank, stages: [hybrid, ce], options: {top_k: 3}}\n",
+                      encoding="utf-8")
+    pipe = entry(models, "h->ce")
+    assert pipe.variants == ["bm25s+torch-fp32+torch-fp32"]
+    scores = encoders.load(pipe).scores(["Van Gölü neden tuzludur?"], PARAGRAPHS)
+    assert scores.shape == (1, len(PARAGRAPHS)) and np.isfinite(scores).all()
+    models.write_text(head + "  - {name: x, kind: pipeline, loader: rerank, stages: [tiny, hybrid]}\n", encoding="utf-8")
+    with pytest.raises(BenchError, match="only a hybrid pipeline may be the first stage"):
+        registry.load_registry(models)
