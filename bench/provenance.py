@@ -110,6 +110,8 @@ def task_files(spec) -> dict[str, str]:
     path = Path(spec.data_path)
     if spec.format == "beir":
         files = [path / "corpus.jsonl", path / "queries.jsonl", path / "qrels" / f"{spec.split}.tsv"]
+    elif path.is_dir():  # a folder of SQuAD files (thquad's three files)
+        files = sorted(path.glob("*.json"))
     else:
         files = [path] + ([Path(spec.questions_path)] if getattr(spec, "questions", "") else [])
     return {f.name: sha256_file(f) for f in files if f.is_file()}
