@@ -61,10 +61,6 @@ def cmd_speed(args) -> int:
     data, _, bad_input = _load_tasks(specs)
     if not data:
         raise BenchError("no task data available to time with")
-    m = speed.machine(args.threads, args.rounds, args.remeasure)
-    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['simd']}; threads {args.threads}; GEMM peaks "
-          f"({'cached' if m['peaks_cached'] else 'measured'}) fp32 {m['peak_gflops']} GFLOP/s, "
-          f"int8 {m['peak_int8_gops']} GOP/s; {m['libs']}")
     jobs = []
     for entry, variant in pairs:
         try:
@@ -73,8 +69,13 @@ def cmd_speed(args) -> int:
             print(f"skipped {entry.name} [{variant}]: {u.reason}")
             continue
         jobs.append(speed.Job(entry, variant, _speed_texts(data)))
+    outcomes, peaks = speed.measure_all(jobs, args.threads, log=print, **options)
+    m = speed.machine(args.threads, peaks)
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['simd']}; threads {args.threads}; GEMM peaks "
+          f"({'cached' if m['peaks_cached'] else 'measured'}) fp32 {m['peak_gflops']} GFLOP/s, "
+          f"int8 {m['peak_int8_gops']} GOP/s; {m['libs']}")
     rows = []
-    for job, outcome in zip(jobs, speed.measure_all(jobs, args.threads, log=print, **options)):
+    for job, outcome in zip(jobs, outcomes):
         if outcome.error:
             print(f"failed {job.label}: {outcome.error}")
             continue

@@ -78,13 +78,13 @@ def _machine_fields(m: dict) -> dict:
 
 def _speed_phase(timed: list[tuple], data, threads: int, rounds: int, remeasure: bool, max_workers: int) -> None:
     """Time every candidate that scored, all together in interleaved rounds, and fill in their records."""
-    m = speed.machine(threads, rounds, remeasure)
+    jobs = [speed.Job(entry, variant, _speed_texts({n: data[n] for n in rows})) for entry, variant, rows in timed]
+    outcomes, peaks = speed.measure_all(jobs, threads, rounds=rounds, remeasure=remeasure, max_workers=max_workers,
+                                        log=tqdm.write)
+    m = speed.machine(threads, peaks)
     tqdm.write(f"{'speed':>14} GEMM peaks {'cached' if m['peaks_cached'] else 'measured'}: fp32 {m['peak_gflops']} "
                f"GFLOP/s, int8 {m['peak_int8_gops']} GOP/s")
     machine = _machine_fields(m)
-    jobs = [speed.Job(entry, variant, _speed_texts({n: data[n] for n in rows})) for entry, variant, rows in timed]
-    outcomes = speed.measure_all(jobs, threads, rounds=rounds, remeasure=remeasure, max_workers=max_workers,
-                                 log=tqdm.write)
     for job, (_, _, rows), outcome in zip(jobs, timed, outcomes):
         if outcome.error:
             tqdm.write(f"speed of {job.label} not measured: {outcome.error}")

@@ -12,6 +12,11 @@ from bench.models import encoders, registry
 TEXTS = {"tiny": {"queries": ["Aşı nedir?", "Van Gölü nerede?"] * 6, "passages": ["Aşılar korur."] * 40}}
 
 
+@pytest.fixture(autouse=True)
+def _small_peak_gemm(monkeypatch):
+    monkeypatch.setattr(speed, "PEAK_N", 64)  # the method is the same; a 1536 multiply only takes longer
+
+
 def _entries(tiny_registry):
     return {e.name: e for e in registry.load_registry(tiny_registry)}
 
@@ -30,7 +35,8 @@ def test_sample_is_deterministic_and_spread():
 def test_workers_time_a_tiny_model_and_bm25_in_rounds(tiny_registry):
     entries = _entries(tiny_registry)
     jobs = [speed.Job(entries["tiny"], "onnx-int8", TEXTS), speed.Job(entries["bm25"], "bm25s", TEXTS)]
-    outcomes = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
+    outcomes, peaks = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
+    assert peaks["peak_gflops"] > 0 and peaks["peak_int8_gops"] > 0 and not peaks["cached"]
     for job, outcome in zip(jobs, outcomes):
         assert not outcome.error and not outcome.cached
         f = outcome.figures["tiny"]
@@ -42,7 +48,7 @@ def test_workers_time_a_tiny_model_and_bm25_in_rounds(tiny_registry):
 
 def test_a_worker_that_cannot_load_reports_one_line(tiny_registry):
     broken = _entries(tiny_registry)["broken"]
-    outcome, = speed.measure_all([speed.Job(broken, "torch-fp32", TEXTS)], threads=1, rounds=1, log=lambda _: None)
+    (outcome,), _ = speed.measure_all([speed.Job(broken, "torch-fp32", TEXTS)], threads=1, rounds=1, log=lambda _: None)
     assert outcome.figures is None and outcome.error and "\n" not in outcome.error
 
 
@@ -73,10 +79,23 @@ class FakeWorker:
         FakeWorker.alive.discard(self.job.entry.name)
 
 
+class FakePeak:
+    def __init__(self, threads):
+        pass
+
+    def round(self):
+        FakeWorker.calls.append(("round", "peaks"))
+        FakeWorker.peak_rounds += 1
+
+    def result(self):
+        return {"peak_gflops": 50.0, "peak_int8_gops": 100.0}
+
+
 @pytest.fixture
 def fake_workers(monkeypatch):
-    FakeWorker.calls, FakeWorker.alive, FakeWorker.most_alive = [], set(), 0
+    FakeWorker.calls, FakeWorker.alive, FakeWorker.most_alive, FakeWorker.peak_rounds = [], set(), 0, 0
     monkeypatch.setattr(speed, "Worker", FakeWorker)
+    monkeypatch.setattr(speed, "PeakTimer", FakePeak)
     return FakeWorker
 
 
@@ -89,25 +108,27 @@ def _jobs(tiny_registry, names=("bm25", "tiny")):
 def test_rounds_interleave_variants(tiny_registry, fake_workers):
     speed.measure_all(_jobs(tiny_registry, ("bm25", "tiny", "hub-only")), threads=1, rounds=3, log=lambda _: None)
     rounds = [name for call, name in fake_workers.calls if call == "round"]
-    assert rounds == ["bm25", "tiny", "hub-only"] * 3
+    assert rounds == ["bm25", "tiny", "hub-only", "peaks"] * 3
 
 
 def test_batches_bound_the_workers_alive_at_once(tiny_registry, fake_workers):
     speed.measure_all(_jobs(tiny_registry, ("bm25", "tiny", "hub-only")), threads=1, rounds=2, max_workers=2,
                       log=lambda _: None)
     assert fake_workers.most_alive == 2
-    assert [name for call, name in fake_workers.calls if call == "round"] == ["bm25", "tiny"] * 2 + ["hub-only"] * 2
+    assert [name for call, name in fake_workers.calls if call == "round"] == ["bm25", "tiny", "peaks"] * 2 + ["hub-only"] * 2
 
 
 def test_second_call_is_served_from_the_cache_and_remeasure_times_again(tiny_registry, fake_workers):
     jobs = _jobs(tiny_registry)
-    first = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
+    first, _ = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
     started = len([c for c in fake_workers.calls if c[0] == "start"])
     assert started == 2
-    again = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
+    again, peaks = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
     assert len([c for c in fake_workers.calls if c[0] == "start"]) == started  # no worker started
     assert all(o.cached for o in again) and [o.figures for o in again] == [o.figures for o in first]
-    forced = speed.measure_all(jobs, threads=1, rounds=2, remeasure=True, log=lambda _: None)
+    assert peaks["cached"] and fake_workers.peak_rounds == 2  # peaks timed once, in the first call's rounds
+    forced, peaks = speed.measure_all(jobs, threads=1, rounds=2, remeasure=True, log=lambda _: None)
+    assert not peaks["cached"] and fake_workers.peak_rounds == 4
     assert len([c for c in fake_workers.calls if c[0] == "start"]) == 2 * started
     assert not any(o.cached for o in forced)
 
@@ -127,7 +148,7 @@ def test_what_shapes_a_timing_is_in_the_cache_key(tiny_registry, fake_workers, m
         job = speed.Job(job.entry, job.variant, {"tiny": {**TEXTS["tiny"], "queries": ["Başka bir soru?"]}})
     else:
         job = speed.Job(job.entry, "onnx-fp32", TEXTS)
-    outcome, = speed.measure_all([job], threads=1, rounds=rounds, log=lambda _: None)
+    (outcome,), _ = speed.measure_all([job], threads=1, rounds=rounds, log=lambda _: None)
     assert not outcome.cached and len([c for c in fake_workers.calls if c[0] == "start"]) == 2
 
 
@@ -145,7 +166,7 @@ def test_a_retrained_local_model_misses_the_cache(tiny_registry, fake_workers, t
 def test_cache_files_are_written_whole(tiny_registry, fake_workers, tmp_path):
     speed.measure_all(_jobs(tiny_registry), threads=1, rounds=2, log=lambda _: None)
     files = list((tmp_path / "cache" / "speed").iterdir())
-    assert len(files) == 2 and all(f.suffix == ".json" for f in files)  # no temp file left behind
+    assert len(files) == 3 and all(f.suffix == ".json" for f in files)  # two variants, the peaks; no temp file
     assert all(json.loads(f.read_text(encoding="utf-8"))["value"] for f in files)
 
 
@@ -194,17 +215,15 @@ def test_int8_variants_are_set_against_the_int8_peak():
 
 
 def test_gemm_peaks_are_measured_in_rounds_and_cached_per_machine(monkeypatch):
-    monkeypatch.setattr(speed, "PEAK_N", 64)
-    first = speed.peaks(threads=1, rounds=2)
+    _, first = speed.measure_all([], threads=1, rounds=2, log=lambda _: None)
     assert first["peak_gflops"] > 0 and first["peak_int8_gops"] > 0 and not first["cached"]
-    assert speed.peaks(threads=1, rounds=2) == {**first, "cached": True}
-    assert not speed.peaks(threads=1, rounds=2, remeasure=True)["cached"]
+    assert speed.measure_all([], threads=1, rounds=2, log=lambda _: None)[1] == {**first, "cached": True}
+    assert not speed.measure_all([], threads=1, rounds=2, remeasure=True, log=lambda _: None)[1]["cached"]
     monkeypatch.setattr(provenance, "machine_fingerprint", lambda threads: "another-cpu")
-    assert not speed.peaks(threads=1, rounds=2)["cached"]
+    assert not speed.measure_all([], threads=1, rounds=2, log=lambda _: None)[1]["cached"]
 
 
-def test_speed_command_prints_spreads_and_serves_a_rerun_from_the_cache(tiny_registry, tiny_task, monkeypatch, capsys):
-    monkeypatch.setattr(speed, "PEAK_N", 64)
+def test_speed_command_prints_spreads_and_serves_a_rerun_from_the_cache(tiny_registry, tiny_task, capsys):
     args = ["speed", "--models", tiny_registry, "--tasks", tiny_task, "--only", "bm25", "--threads", "1", "--rounds", "2"]
     assert cli.main([str(a) for a in args]) == 0
     out = capsys.readouterr().out
@@ -225,7 +244,6 @@ def test_bad_rounds_flag_exits_2_with_one_line(tiny_registry, tiny_task, capsys)
 def test_run_times_after_the_quality_loop_and_stores_spreads(tmp_path, tiny_registry, tiny_task, monkeypatch):
     from bench.run import run
 
-    monkeypatch.setattr(speed, "PEAK_N", 64)
     order = []
     real = speed.measure_all
     monkeypatch.setattr(speed, "measure_all", lambda jobs, *a, **k: order.append([j.label for j in jobs]) or real(jobs, *a, **k))

@@ -263,8 +263,11 @@ class Worker:
         self.job = job
         self.rounds: list[dict] = []
         self._err = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # never a full pipe
+        # The worker imports this very `bench`, not whichever one the interpreter would find from its directory.
+        root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "BENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-               "TOKENIZERS_PARALLELISM": "false"}
+               "TOKENIZERS_PARALLELISM": "false",
+               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.measure.speed"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._err, text=True, encoding="utf-8", env=env)
         as_dict = lambda e: {**e.to_dict(), "base_dir": e.base_dir}  # noqa: E731
@@ -427,6 +430,19 @@ def available_mb() -> float:
     return math.inf
 
 
+def _busy_note() -> str:
+    """A warning when other processes already keep the cores busy: timings then move between runs."""
+    try:
+        load = float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return ""
+    cores = os.cpu_count() or 1
+    if load < cores:
+        return ""
+    return (f"speed: load average {load:.1f} on {cores} cores before timing: other processes compete, so expect "
+            "wide spreads; figures with a spread above 10% are not repeatable (time again with --remeasure)")
+
+
 def _start_batch(todo: list[int], jobs: list[Job], threads: int, max_workers: int, outcomes: list[Outcome],
                  log: Callable[[str], None]) -> list[tuple[int, Worker]]:
     """Start workers, one at a time (so no load is timed against another), until the batch is full or memory
@@ -445,9 +461,26 @@ def _start_batch(todo: list[int], jobs: list[Job], threads: int, max_workers: in
     return batch
 
 
+def _time_rounds(batch: list[tuple[int, Worker]], peak, rounds: int, outcomes: list[Outcome],
+                 log: Callable[[str], None]) -> None:
+    """Round r times every worker of the batch in turn, then the GEMM peaks; a worker that fails drops out."""
+    for r in range(rounds):
+        log(f"speed: round {r + 1}/{rounds} over {len(batch)} variants" + (" and the GEMM peaks" if peak else ""))
+        for i, worker in list(batch):
+            try:
+                worker.round()
+            except Exception as e:
+                outcomes[i] = Outcome(error=str(e))
+                worker.kill()
+                batch.remove((i, worker))
+        if peak:
+            peak.round()
+
+
 def measure_all(jobs: list[Job], threads: int, rounds: int = ROUNDS, remeasure: bool = False,
-                max_workers: int = MAX_WORKERS, log: Callable[[str], None] = print) -> list[Outcome]:
-    """Time every job in interleaved rounds, at most `max_workers` alive at once; cached jobs are not re-timed."""
+                max_workers: int = MAX_WORKERS, log: Callable[[str], None] = print) -> tuple[list[Outcome], dict]:
+    """Time every job in interleaved rounds, at most `max_workers` alive at once, and the machine's GEMM peaks
+    in the first batch's rounds; cached figures are not timed again. Returns the outcomes and the peaks."""
     if rounds < 1 or max_workers < 1:
         raise ValueError("rounds and max_workers must be at least 1")
     outcomes = [Outcome() for _ in jobs]
@@ -460,18 +493,15 @@ def measure_all(jobs: list[Job], threads: int, rounds: int = ROUNDS, remeasure: 
             log(f"speed: cached {job.label}")
         else:
             todo.append(i)
-    while todo:
+    peaks_key = _peaks_key(threads, rounds)
+    peaks = None if remeasure else _cache_read(peaks_key)
+    peak = None if peaks is not None else PeakTimer(threads)
+    if (todo or peak) and _busy_note():
+        log(_busy_note())
+    while todo or peak:
         batch = _start_batch(todo, jobs, threads, max_workers, outcomes, log)
         try:
-            for r in range(rounds):
-                log(f"speed: round {r + 1}/{rounds} over {len(batch)} variants")
-                for i, worker in list(batch):
-                    try:
-                        worker.round()
-                    except Exception as e:
-                        outcomes[i] = Outcome(error=str(e))
-                        worker.kill()
-                        batch.remove((i, worker))
+            _time_rounds(batch, peak, rounds, outcomes, log)
             for i, worker in batch:
                 try:
                     figures = summarise(worker.rounds, worker.load_seconds, worker.stop())
@@ -483,13 +513,17 @@ def measure_all(jobs: list[Job], threads: int, rounds: int = ROUNDS, remeasure: 
         finally:
             for _, worker in batch:
                 worker.kill()  # an interrupted run leaves no worker behind
-    return outcomes
+        if peak:
+            peaks, peak = peak.result(), None
+            _cache_write(peaks_key, peaks, f"GEMM peaks at {threads} threads")
+            peaks["cached"] = False
+    return outcomes, {"cached": True, **peaks}
 
 
 def measure(entry, variant: str, texts: dict[str, dict], threads: int, rounds: int = ROUNDS,
             remeasure: bool = False) -> dict[str, Speed]:
     """One variant on its own (no interleaving partner); raises RuntimeError when the worker fails."""
-    outcome, = measure_all([Job(entry, variant, texts)], threads, rounds, remeasure, log=lambda _: None)
+    (outcome,), _ = measure_all([Job(entry, variant, texts)], threads, rounds, remeasure, log=lambda _: None)
     if outcome.error:
         raise RuntimeError(f"speed measurement failed: {outcome.error}")
     return outcome.figures
@@ -552,32 +586,32 @@ class _Gemm:
         return time.perf_counter() - start
 
 
-def measure_peaks(threads: int, rounds: int) -> dict:
-    """fp32 and int8 GEMM peaks, interleaved round by round; per round the fastest of a few multiplies, then
-    the median over rounds."""
-    gemm = _Gemm(threads, PEAK_N)
-    per_round = {"fp32": [], "int8": []}
-    for _ in range(rounds):
-        for kind in per_round:
-            per_round[kind].append(gemm.ops / min(getattr(gemm, kind)() for _ in range(PEAK_REPS)) / 1e9)
-    return {"peak_gflops": round(float(np.median(per_round["fp32"])), 1),
-            "peak_int8_gops": round(float(np.median(per_round["int8"])), 1),
-            "peak_spread_pct": spread_pct(per_round["fp32"]), "peak_int8_spread_pct": spread_pct(per_round["int8"])}
+class PeakTimer:
+    """The machine's fp32 and int8 GEMM peaks, timed in the same rounds as the variants, so a variant's share of
+    the peak is a ratio of figures taken under the same conditions. Per round the fastest of a few multiplies
+    (a peak is the least disturbed figure), then the median over rounds."""
+
+    def __init__(self, threads: int):
+        self.gemm = _Gemm(threads, PEAK_N)
+        self.per_round = {"fp32": [], "int8": []}
+
+    def round(self) -> None:
+        for kind, figures in self.per_round.items():
+            figures.append(self.gemm.ops / min(getattr(self.gemm, kind)() for _ in range(PEAK_REPS)) / 1e9)
+
+    def result(self) -> dict:
+        fp32, int8 = self.per_round["fp32"], self.per_round["int8"]
+        return {"peak_gflops": round(float(np.median(fp32)), 1), "peak_int8_gops": round(float(np.median(int8)), 1),
+                "peak_spread_pct": spread_pct(fp32), "peak_int8_spread_pct": spread_pct(int8)}
 
 
-def peaks(threads: int, rounds: int = ROUNDS, remeasure: bool = False) -> dict:
-    """The machine's GEMM peaks, cached per machine fingerprint like the variants' figures."""
-    key = provenance.sha256_text("peaks", provenance.machine_fingerprint(threads),
-                                 provenance.code_fingerprint("bench.measure.speed"), str(PEAK_N), str(rounds))
-    hit = None if remeasure else _cache_read(key)
-    if hit is not None:
-        return {**hit, "cached": True}
-    value = measure_peaks(threads, rounds)
-    _cache_write(key, value, f"GEMM peaks at {threads} threads")
-    return {**value, "cached": False}
+def _peaks_key(threads: int, rounds: int) -> str:
+    return provenance.sha256_text("peaks", provenance.machine_fingerprint(threads),
+                                  provenance.code_fingerprint("bench.measure.speed"), str(PEAK_N), str(rounds))
 
 
-def machine(threads: int, rounds: int = ROUNDS, remeasure: bool = False) -> dict:
+def machine(threads: int, peaks: dict) -> dict:
+    """The machine the timings come from, with the GEMM peaks `measure_all` returned."""
     import platform
 
     import onnxruntime
@@ -585,9 +619,8 @@ def machine(threads: int, rounds: int = ROUNDS, remeasure: bool = False) -> dict
     import torch
     import transformers
 
-    p = peaks(threads, rounds, remeasure)
     return {"cpu": provenance.cpu_name(), "cores": os.cpu_count(), "simd": provenance.simd_flags(), "threads": threads,
-            "peak_gflops": p["peak_gflops"], "peak_int8_gops": p["peak_int8_gops"], "peaks_cached": p["cached"],
+            "peak_gflops": peaks["peak_gflops"], "peak_int8_gops": peaks["peak_int8_gops"], "peaks_cached": peaks["cached"],
             "libs": f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
                     f"transformers {transformers.__version__}, sentence-transformers {sentence_transformers.__version__}, "
                     f"python {platform.python_version()}"}
