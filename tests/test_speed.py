@@ -32,9 +32,12 @@ def test_sample_is_deterministic_and_spread():
     assert speed.sample(texts, 20) == texts
 
 
-def test_workers_time_a_tiny_model_and_bm25_in_rounds(tiny_registry):
+def test_workers_time_a_tiny_model_bm25_and_a_pipeline_in_rounds(tiny_registry):
+    with open(tiny_registry, "a", encoding="utf-8") as f:
+        f.write("  - {name: hybrid, kind: pipeline, loader: hybrid, stages: [bm25, \"tiny [onnx-int8]\"]}\n")
     entries = _entries(tiny_registry)
-    jobs = [speed.Job(entries["tiny"], "onnx-int8", TEXTS), speed.Job(entries["bm25"], "bm25s", TEXTS)]
+    jobs = [speed.Job(entries["tiny"], "onnx-int8", TEXTS), speed.Job(entries["bm25"], "bm25s", TEXTS),
+            speed.Job(entries["hybrid"], "bm25s+onnx-int8", TEXTS)]
     outcomes, peaks = speed.measure_all(jobs, threads=1, rounds=2, log=lambda _: None)
     assert peaks["peak_gflops"] > 0 and peaks["peak_int8_gops"] > 0 and not peaks["cached"]
     for job, outcome in zip(jobs, outcomes):
@@ -43,7 +46,7 @@ def test_workers_time_a_tiny_model_and_bm25_in_rounds(tiny_registry):
         assert f.threads == 1 and f.load_seconds >= 0 and f.peak_rss_mb > 10 and f.speed_rounds == 2
         assert 0 < f.latency_p50_ms <= f.latency_p95_ms and f.throughput_per_s > 0
         assert f.latency_p50_spread_pct >= 0 and f.throughput_spread_pct >= 0
-        assert (f.gflops is None) == (job.variant == "bm25s")
+        assert (f.gflops is None) == (job.entry.kind != "bi-encoder")
 
 
 def test_a_worker_that_cannot_load_reports_one_line(tiny_registry):
