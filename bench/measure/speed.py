@@ -366,7 +366,8 @@ def _files_fingerprint(entry) -> str:
 
 
 def model_identity(entry) -> str:
-    described = {k: v for k, v in entry.to_dict().items() if k != "notes"}  # notes do not shape a timing
+    # Notes, and which other variants an entry lists, do not shape this variant's timing.
+    described = {k: v for k, v in entry.to_dict().items() if k not in ("notes", "variants")}
     stages = [[model_identity(s), v] for s, v in entry.stage_entries]
     return provenance.sha256_text(json.dumps(described, sort_keys=True), json.dumps(stages), _files_fingerprint(entry))
 
@@ -501,8 +502,9 @@ def measure_all(jobs: list[Job], threads: int, rounds: int = ROUNDS, remeasure: 
     peaks_key = _peaks_key(threads, rounds)
     peaks = None if remeasure else _cache_read(peaks_key)
     peak = None if peaks is not None else PeakTimer(threads)
-    if (todo or peak) and _busy_note():
-        log(_busy_note())
+    note = _busy_note() if todo or peak else ""
+    if note:
+        log(note)
     while todo or peak:
         batch = _start_batch(todo, jobs, threads, max_workers, outcomes, log)
         try:
