@@ -215,8 +215,24 @@ def _machine_line(ok: list[ResultRecord]) -> str:
     if not timed:
         return ""
     r = timed[0]
-    return (f"Timings: {r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} threads for every runtime; fp32 GEMM peak "
-            f"{_f(r.peak_gflops, 1)} GFLOP/s measured with torch at the same threads. {r.libs}.")
+    rounds = f"medians of {r.speed_rounds} interleaved rounds" if r.speed_rounds else "one pass"
+    return (f"Timings: {r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} threads for every runtime, {rounds}; GEMM peaks "
+            f"at the same threads: fp32 {_f(r.peak_gflops, 1)} GFLOP/s (torch), int8 {_f(r.peak_int8_gops, 1)} GOP/s "
+            f"(onnxruntime dynamic quantization). {r.libs}.")
+
+
+def _spread(value, pct, digits):
+    """A median with its spread (± half the interquartile range of the round figures, in %)."""
+    return "" if value is None else f"{value:.{digits}f}" + ("" if pct is None else f" ±{pct:.0f}%")
+
+
+def _gflops(r: ResultRecord) -> str:
+    """Achieved GFLOP/s against the peak of the arithmetic the variant runs (int8 variants: the int8 peak)."""
+    peak = r.peak_for_variant or r.peak_gflops
+    if r.gflops is None:
+        return ""
+    kind = f" of {r.peak_kind}" if r.peak_kind else ""
+    return f"{r.gflops:.0f} ({100 * r.gflops / peak:.0f}%{kind})" if peak else f"{r.gflops:.0f}"
 
 
 def _data_lines(ok: list[ResultRecord]) -> list[str]:
@@ -285,19 +301,24 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     for r in ok:
         to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
         to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
-        gf = "" if r.gflops is None else f"{r.gflops:.0f} ({100 * r.gflops / r.peak_gflops:.0f}%)" if r.peak_gflops else f"{r.gflops:.0f}"
         rows.append([r.model, r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
-                     _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32), _f(r.latency_p50_ms, 2),
-                     _f(r.latency_p95_ms, 2), _f(r.throughput_per_s, 1), gf, _mb(r.disk_bytes), _f(r.peak_rss_mb, 0)])
+                     _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
+                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2), _f(r.latency_p95_ms, 2),
+                     _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
+                     _f(r.peak_rss_mb, 0)])
     if rows:
         lines.append(tabulate(rows, headers=["Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "R@10",
                                              "Δ vs BM25", "Δ vs best", "Δ vs fp32", "p50 ms", "p95 ms", "passages/s",
                                              "GFLOP/s (% peak)", "Disk MB", "Peak MB"],
                               tablefmt="github", disable_numparse=True))
         lines.append("")
-        lines.append("Δ vs fp32: nDCG@10 change against the same model as loaded (torch-fp32). p50/p95: one question at batch 1; passages/s: batches of 32 real "
-                     "paragraphs sorted by length; GFLOP/s counts useful (unpadded) transformer FLOPs at batch 32. "
-                     "Peak MB: resident memory of a fresh process that loaded the variant and timed it.")
+        lines.append("Δ vs fp32: nDCG@10 change against the same model as loaded (torch-fp32). p50/p95: one "
+                     "question at batch 1; passages/s: batches of 32 real paragraphs sorted by length. Both are "
+                     "timed in rounds interleaved across variants (A B C A B C …); p50 and passages/s are medians "
+                     "of the round figures, ± half their interquartile range in % of the median. GFLOP/s counts "
+                     "useful (unpadded) transformer FLOPs at batch 32, each model at its own max_seq_length, as a "
+                     "share of the peak of the arithmetic it runs (fp32, or int8 for int8 variants). Peak MB: "
+                     "resident memory of the process that loaded the variant and timed it.")
         lines.append("")
         lines += [STATS_NOTE, ""]
         if baseline is not None:
