@@ -123,3 +123,12 @@ def test_a_broken_encoder_fails_the_gate_even_with_a_warm_cache(tmp_path, tiny_r
     bad = _check_with_package(broken, baseline, tiny_registry, cache)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "regression: tiny [torch-fp32]" in bad.stderr
+
+
+def test_results_file_is_readable_by_others_like_any_report(tmp_path):
+    old = os.umask(0o022)
+    try:
+        results.write([ResultRecord(task="t", model="m", variant="v", status="ok")], tmp_path / "results.json")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "results.json").stat().st_mode & 0o777 == 0o644

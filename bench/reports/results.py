@@ -121,10 +121,17 @@ def write(records: list[ResultRecord], path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(json.dumps([asdict(r) for r in records], ensure_ascii=False, indent=1) + "\n")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file owner-only; a results file is for everyone
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
