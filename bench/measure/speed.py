@@ -201,17 +201,23 @@ class _TaskTimer:
         return {"latency_ms": latency, "throughput_per_s": rate, "gflops": gflops}
 
 
-def peak_rss_mb() -> float:
-    """This process's own resident high-water mark. (getrusage's ru_maxrss survives fork and exec, so a child
-    would report its parent's peak.)"""
+def _proc_mb(path: str, key: str) -> float | None:
+    """A kB field of a /proc file in MB, or None where /proc has no such file (not Linux)."""
     try:
-        with open("/proc/self/status", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's own resident high-water mark. (getrusage's ru_maxrss survives fork and exec, so a child
+    would report its parent's peak.)"""
+    mb = _proc_mb("/proc/self/status", "VmHWM")
+    return mb if mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _load(request: dict):
@@ -426,14 +432,8 @@ def _from_cache(value: dict) -> dict[str, Speed]:
 
 
 def available_mb() -> float:
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.inf
+    mb = _proc_mb("/proc/meminfo", "MemAvailable")
+    return math.inf if mb is None else mb
 
 
 def _busy_note() -> str:
