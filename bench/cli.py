@@ -102,7 +102,7 @@ def cmd_speed(args) -> int:
         jobs.append(speed.Job(entry, variant, _speed_texts(data)))
     outcomes, peaks = speed.measure_all(jobs, args.threads, log=print, **options)
     m = speed.machine(args.threads, peaks)
-    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['simd']}; threads {args.threads}; GEMM peaks "
+    print(f"machine: {m['cpu']}, {m['simd']}; threads {args.threads}; GEMM peaks "
           f"({'cached' if m['peaks_cached'] else 'measured'}) fp32 {m['peak_gflops']} GFLOP/s, "
           f"int8 {m['peak_int8_gops']} GOP/s; {m['libs']}")
     rows = []

@@ -618,19 +618,9 @@ def _peaks_key(threads: int, rounds: int) -> str:
 
 
 def machine(threads: int, peaks: dict) -> dict:
-    """The machine the timings come from, with the GEMM peaks `measure_all` returned."""
-    import platform
-
-    import onnxruntime
-    import sentence_transformers
-    import torch
-    import transformers
-
-    return {"cpu": provenance.cpu_name(), "cores": os.cpu_count(), "simd": provenance.simd_flags(), "threads": threads,
-            "peak_gflops": peaks["peak_gflops"], "peak_int8_gops": peaks["peak_int8_gops"], "peaks_cached": peaks["cached"],
-            "libs": f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
-                    f"transformers {transformers.__version__}, sentence-transformers {sentence_transformers.__version__}, "
-                    f"python {platform.python_version()}"}
+    """The machine the timings come from (as every record names it), with the GEMM peaks `measure_all` returned."""
+    return {**provenance.machine_info(threads), "peak_gflops": peaks["peak_gflops"],
+            "peak_int8_gops": peaks["peak_int8_gops"], "peaks_cached": peaks["cached"]}
 
 
 if __name__ == "__main__":
