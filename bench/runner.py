@@ -186,7 +186,10 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
                             **drops[t]) for t in data]
             continue
         rows = {}
-        for name, d in data.items():
+        limit = entry.options.get("max_questions")
+        for name, full in data.items():
+            d = full.sample(int(limit)) if limit else full
+            sampled = len(full.queries) if len(d.queries) < len(full.queries) else None
             try:
                 ev = evaluate.evaluate(candidate, d)
             except Exception as e:
@@ -195,10 +198,12 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
                 continue
             details = _write_details(out, name, entry, variant, ev.per_query)
             rows[name] = _record(entry, variant, name, "ok", **ev.metrics, n_queries=len(d.queries),
+                                 sampled_from=sampled,
                                  n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
                                  params=candidate.params, disk_bytes=candidate.disk_bytes, details=details,
                                  per_query_ndcg=ev.per_query_ndcg, **drops[name])
-            tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}")
+            of = f" (on {len(d.queries)} of {sampled} questions)" if sampled else ""
+            tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}{of}")
         del candidate
         gc.collect()
         if rows:

@@ -93,3 +93,53 @@ def test_pipeline_naming_an_unknown_stage_is_a_registry_error(tmp_path):
     path.write_text("models:\n  - {name: p, kind: pipeline, loader: rerank, stages: [nope, other]}\n", encoding="utf-8")
     with pytest.raises(BenchError, match=r"models\[0\] 'p': stage 'nope' is not a registry entry"):
         registry.load_registry(path)
+
+
+class CountingCE:
+    """A cross-encoder stage whose pair scores are the passage length; counts the pairs it really scores."""
+
+    kind = "cross-encoder"
+
+    def __init__(self):
+        self.scored = 0
+
+    def _score(self, pairs):
+        self.scored += len(pairs)
+        return np.array([float(len(p)) for _, p in pairs], np.float32)
+
+    def pair_scores(self, query, passages):
+        return self._score([(query, p) for p in passages])
+
+    def score_pairs(self, pairs):
+        return self._score(pairs)
+
+
+def test_rerank_quality_run_scores_all_pairs_in_one_call_and_matches_search():
+    first = Fixed([[5.0, 4.0, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
+    ce = CountingCE()
+    rr = pipelines.Rerank(None, "x", first, ce, top_k=2)
+    docs = ["a", "bbbb", "cc", "ddd"]
+    got = rr.scores(["q1", "q2"], docs)
+    assert ce.scored == 4  # top 2 of each question, nothing else
+    assert list(np.argsort(-got[0]))[:2] == [1, 0]  # "bbbb" is longer than "a"
+
+
+def test_cross_encoder_pair_scores_are_cached_for_the_quality_run_only(tiny_cross_encoder_dir, tmp_path, monkeypatch):
+    """Two pipelines re-ranking overlapping candidates score each (question, passage) pair once; the search path
+    (which the speed phase times) never reads the cache."""
+    from bench.models import encoders, registry
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "m.yaml"
+    path.write_text(f"models:\n  - name: ce\n    kind: cross-encoder\n    loader: sentence-transformers\n"
+                    f"    source: {tiny_cross_encoder_dir}\n", encoding="utf-8")
+    stage = encoders.load_cross_encoder(registry.load_registry(path)[0])
+    calls = []
+    real = stage.model.predict
+    monkeypatch.setattr(stage.model, "predict", lambda pairs, **kw: calls.append(len(pairs)) or real(pairs, **kw))
+    pairs = [("Van Gölü nerede?", "Van Gölü Doğu Anadolu'dadır."), ("Ankara?", "Ankara başkenttir.")]
+    first = stage.score_pairs(pairs)
+    again = stage.score_pairs(pairs[::-1])
+    assert sum(calls) == 2 and np.allclose(again, first[::-1])
+    stage.pair_scores(*pairs[0][:1], [pairs[0][1]])
+    assert sum(calls) == 3

@@ -242,3 +242,23 @@ def test_hybrid_pipeline_feeds_a_cross_encoder(tmp_path, tiny_model_dir, tiny_cr
     models.write_text(head + "  - {name: x, kind: pipeline, loader: rerank, stages: [tiny, hybrid]}\n", encoding="utf-8")
     with pytest.raises(BenchError, match="only a hybrid pipeline may be the first stage"):
         registry.load_registry(models)
+
+
+def test_masked_only_mlm_loss_equals_the_library_loss():
+    """The MLM recipe computes logits at masked positions only (a 250k-token projection of every position is most of
+    a CPU step); the loss must be the library's own."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from bench.train.recipes import _masked_only
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=32)).eval()
+    ids = torch.randint(5, 50, (3, 12))
+    labels = torch.full_like(ids, -100)
+    labels[:, ::4] = ids[:, ::4]
+    mask = torch.ones_like(ids)
+    full = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    fast = _masked_only(model)(input_ids=ids, attention_mask=mask, labels=labels)["loss"]
+    assert torch.allclose(full, fast, atol=1e-5)

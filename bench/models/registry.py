@@ -109,6 +109,10 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 
 
 # --- trained entries: built by `python -m bench train NAME` into the cache, never the repo ---------
+# Options the benchmark run reads, not the model: max_questions scores an entry on a seeded sample of each task's
+# questions, for candidates too slow to score every question on a small CPU (a cross-encoder pipeline).
+RUN_OPTIONS = ("max_questions",)
+
 RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder"}
 TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
@@ -232,6 +236,9 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     for key in ("notes", "options"):
         if key in item and not isinstance(item[key], dict):
             raise BenchError(f"{label}: field '{key}' must be a mapping")
+    mq = (item.get("options") or {}).get("max_questions")
+    if mq is not None and (not isinstance(mq, int) or isinstance(mq, bool) or mq <= 0):
+        raise BenchError(f"{label}: field 'options.max_questions' must be a positive integer, got {mq!r}")
     variants = item.get("variants")
     if variants is not None and kind == "pipeline":
         raise BenchError(f"{label}: field 'variants' does not apply to a pipeline; name stage variants as 'model [variant]'")

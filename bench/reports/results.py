@@ -31,6 +31,7 @@ class ResultRecord:
     recall_at_5: float | None = None
     recall_at_10: float | None = None
     n_queries: int | None = None
+    sampled_from: int | None = None  # set when only a seeded sample of the task's questions was scored (max_questions)
     n_docs: int | None = None
     encode_seconds: float | None = None
     params: int | None = None
