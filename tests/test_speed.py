@@ -259,3 +259,36 @@ def test_run_times_after_the_quality_loop_and_stores_spreads(tmp_path, tiny_regi
         assert r.peak_gflops > 0 and r.peak_int8_gops > 0
     assert recs["onnx-int8"].peak_kind == "int8" and recs["onnx-int8"].peak_for_variant == recs["onnx-int8"].peak_int8_gops
     assert recs["bm25s"].peak_for_variant is None
+
+
+def test_cross_encoder_pipelines_time_fewer_questions_per_round(monkeypatch):
+    """A re-ranking question costs seconds on two cores: such pipelines are timed on RERANK_LATENCY_PER_ROUND
+    questions a round, every other candidate on LATENCY_PER_ROUND."""
+    import numpy as np
+
+    from bench.measure import speed
+
+    class Stage:
+        def __init__(self, kind):
+            self.kind = kind
+
+    class Cand:
+        kind = "pipeline"
+
+        def __init__(self, second):
+            self.first, self.second, self.searched = Stage("lexical"), Stage(second), 0
+
+        def index(self, docs):
+            return docs
+
+        def search(self, state, q):
+            self.searched += 1
+            return np.zeros(len(state))
+
+    monkeypatch.setattr(speed, "_pass_seconds", lambda *a: 1.0)  # indexing is not what this test times
+    questions = [f"soru {i}" for i in range(60)]
+    slow, fast = Cand("cross-encoder"), Cand("bi-encoder")
+    for cand, n in ((slow, speed.RERANK_LATENCY_PER_ROUND), (fast, speed.LATENCY_PER_ROUND)):
+        timer = speed._TaskTimer(cand, questions, ["metin"] * 4)
+        cand.searched = 0
+        assert len(timer.round()["latency_ms"]) == n

@@ -36,6 +36,9 @@ ROUNDS = 5
 LATENCY_PER_ROUND = 40  # the same questions every round, so rounds differ only by the machine's noise
 WARMUP = 10  # questions searched once after loading, untimed
 ROUND_WARMUP = 2  # questions (and passages) before each round: the other workers ran in between, cooling caches
+# A question through a 12-layer cross-encoder over 20 candidates takes seconds on two cores: 40 a round would make
+# one pipeline's timing an hour. Fewer questions give a coarser p50 of the same quantity.
+RERANK_LATENCY_PER_ROUND, RERANK_WARMUP = 5, 1
 THROUGHPUT_PASSAGES = 96  # three batches of 32
 BATCH = 32
 MAX_WORKERS = 6  # variants alive at once; the default registry's largest use about 2 GB each
@@ -171,11 +174,14 @@ def _pass_seconds(candidate, passages: list[str], warm: int) -> float:
 class _TaskTimer:
     def __init__(self, candidate, queries: list[str], passages: list[str]):
         self.candidate = candidate
-        self.queries = sample(queries, LATENCY_PER_ROUND)
+        slow = any(getattr(s, "kind", "") == "cross-encoder" for s in _stages(candidate)) \
+            if candidate.kind == "pipeline" else False
+        self.queries = sample(queries, RERANK_LATENCY_PER_ROUND if slow else LATENCY_PER_ROUND)
+        self.round_warmup = RERANK_WARMUP if slow else ROUND_WARMUP
         self.passages = sorted(sample(passages, THROUGHPUT_PASSAGES), key=len)  # length buckets, as indexing does
         self.flops = useful_flops(candidate, self._as_run(candidate)) if candidate.kind == "bi-encoder" else None
         self.state = candidate.index(self.passages)
-        for q in self.queries[:WARMUP]:
+        for q in self.queries[:WARMUP if not slow else RERANK_WARMUP]:
             candidate.search(self.state, q)
         # A full batch warms the first pass up (first-call allocations); later rounds need only a few passages
         # to bring back the caches the other workers cooled.
@@ -189,7 +195,7 @@ class _TaskTimer:
     def round(self) -> dict:
         seconds = _pass_seconds(self.candidate, self.passages, self.warm)
         self.warm = ROUND_WARMUP
-        for q in self.queries[:ROUND_WARMUP]:
+        for q in self.queries[:self.round_warmup]:
             self.candidate.search(self.state, q)
         latency = []
         for q in self.queries:
