@@ -160,6 +160,10 @@ def test_training_columns_add_up_the_mlm_stage_for_mlm_plus_contrastive():
     assert cells[(CON, "torch-fp32")][wall] == "900 s (15.0 min)" and cells[(CON, "torch-fp32")][steps] == "75"
     assert cells[(CE_BM25, "bm25s+torch-fp32")][steps] == "125"  # the trained stage of the pipeline
     assert cells[(BM25, "bm25s")][wall] == "—"
+    without_mlm = {k: v for k, v in runs().items() if k != MLM}  # its trained base has no record: no silent sum
+    cells = table_rows(section(training.training_markdown(rows(), without_mlm, entries())))
+    assert cells[(MLMCON, "torch-fp32")][wall] == "960 s (16.0 min) + base n/a"
+    assert cells[(MLM, "torch-fp32")][steps] == "n/a"
 
 
 def test_a_sampled_row_shows_n_of_n_and_is_tested_on_the_common_questions():
