@@ -28,6 +28,7 @@ train: $(STAMP)
 	$(PY) -m bench run --models models.yaml --out reports --tasks $(TRAIN_TASKS) --only \
 		"multilingual-e5-small (Q4-dequantized)" "BM25 (Turkish Snowball)" "Hybrid RRF (BM25 + e5-small)" $(ENCODERS) \
 		"BM25 → trained cross-encoder (top 20)" "Hybrid RRF → trained cross-encoder (top 20)"
+	$(PY) -m bench report --training-only --models models.yaml --out reports
 
 test: $(STAMP)
 	$(PY) -m pytest -q

