@@ -239,42 +239,62 @@ def cmd_check(args) -> int:
     return 1 if problems else 0
 
 
-def _bi_encoder(models_path, name, variant):
-    entry = _lookup(_entries(models_path), name, "--model", models_path)
-    if entry.kind != "bi-encoder":
-        raise BenchError(f"--model: '{name}' is a {entry.kind}; indexing needs a bi-encoder")
+def _retriever(entries: dict, name: str, variant, models_path):
+    """Any entry that ranks passages by itself; a cross-encoder only re-scores what another stage found."""
+    entry = _lookup(entries, name, "--model", models_path)
+    if entry.kind == "cross-encoder":
+        users = [f"'{e.name}'" for e in entries.values() if any(s.name == name for s, _ in e.stage_entries)]
+        raise BenchError(f"--model: '{name}' is a cross-encoder, which only re-scores what a first stage found; index "
+                         f"with a pipeline entry that ends in it ({', '.join(users) or f'none in {models_path} yet'}) "
+                         "or pass it to `search query` as --rerank")
     return entry, _variant(entry, variant)
+
+
+def _search_index(args, index: Path) -> int:
+    from bench import search
+
+    folder = Path(args.target)
+    search.check_index_path(index)
+    search.source_files(folder)
+    entries = _entries(args.models)
+    name, variant = args.model, args.variant
+    if not name:
+        name, chosen, why = search.default_model(index, folder, Path(args.results), set(entries), args.task,
+                                                 args.budget_ms)
+        variant = variant or chosen
+        print(f"model: {name} [{variant}] ({why})")
+    entry, variant = _retriever(entries, name, variant, args.models)
+    stats = search.build(folder, encoders.load(entry, variant), entry.name, variant, index)
+    print(f"indexed {stats['indexed']} files, reused {stats['reused']}, skipped {stats['skipped']}; "
+          f"{stats['passages']} passages in {index}")
+    return 0
+
+
+def _search_query(args, index: Path) -> int:
+    from bench import search
+
+    _question(args.target, "search query")
+    manifest, chunks, vectors = search.load(index)
+    entries = _entries(args.models)
+    entry, variant = _retriever(entries, manifest["model"], manifest["variant"], args.models)
+    reranker = encoders.load_stage(_lookup(entries, args.rerank, "--rerank", args.models)) if args.rerank else None
+    candidate = encoders.load(entry, variant)
+    state = search.state(candidate, manifest, chunks, vectors, index)
+    hits, ms = search.query(candidate, state, chunks, args.target, args.k, reranker)
+    # Model loading and opening the index are one-off costs; the figure is what each further question costs.
+    print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f" · {ms:.1f} ms: "
+          f"{args.target}")
+    for rank, (score, c) in enumerate(hits, 1):
+        print(f"{rank:>2}. {score:.4f}  {search.describe(c)}")
+        print(f"    {c.text[:300]}")
+    return 0
 
 
 def cmd_search(args) -> int:
     from bench import search
 
     index = Path(args.index) if args.index else search.default_index()
-    if args.action == "index":
-        search.check_index_path(index)
-        search.source_files(Path(args.target))
-        name, variant = args.model, args.variant
-        if not name:
-            name, rec_variant, why = search.recommended_model(Path(args.results))
-            variant = variant or rec_variant
-            print(f"model: {name} [{variant}] ({why})")
-        entry, variant = _bi_encoder(args.models, name, variant)
-        stats = search.build(Path(args.target), encoders.load(entry, variant), entry.name, variant, index)
-        print(f"indexed {stats['indexed']} files, reused {stats['reused']}, skipped {stats['skipped']}; "
-              f"{stats['passages']} passages in {index}")
-        return 0
-    _question(args.target, "search query")
-    manifest, chunks, vectors = search.load(index)
-    entry, variant = _bi_encoder(args.models, manifest["model"], manifest["variant"])
-    reranker = None
-    if args.rerank:
-        reranker = encoders.load_stage(_lookup(_entries(args.models), args.rerank, "--rerank", args.models))
-    hits = search.query(encoders.load(entry, variant), chunks, vectors, args.target, args.k, reranker)
-    print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f": {args.target}")
-    for rank, (score, c) in enumerate(hits, 1):
-        print(f"{rank:>2}. {score:.4f}  {search.describe(c)}")
-        print(f"    {c.text[:300]}")
-    return 0
+    return (_search_index if args.action == "index" else _search_query)(args, index)
 
 
 def positive_int(text: str) -> int:
@@ -284,6 +304,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value
 
 
@@ -315,6 +345,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench import search
+
     p = _Parser(prog="bench", description="Benchmark small Turkish text encoders for retrieval.")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="score every registry candidate on the tasks and write reports")
@@ -368,8 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("action", choices=["index", "query"])
     se.add_argument("target", help="the folder to index, or the question")
     se.add_argument("--index", help="index folder (default: <cache>/search/default)")
-    se.add_argument("--model", help="bi-encoder to index with (default: the leaderboard's recommendation)")
+    se.add_argument("--model", help="registry entry to index with: bi-encoder, BM25, hybrid or re-ranking pipeline "
+                    "(default: the leaderboard's recommendation for the task closest to DIR)")
     se.add_argument("--variant", help="runtime variant of --model")
+    se.add_argument("--task", help="take the default model from this task's leaderboard instead of the closest task's")
+    se.add_argument("--budget-ms", type=positive_float,
+                    help=f"query latency budget of the default model's recommendation (default: {search.BUDGET_MS})")
     se.add_argument("--rerank", help="registry entry that re-scores the top 50 (cross-encoder or bi-encoder)")
     se.add_argument("-k", type=positive_int, default=5)
     se.add_argument("--models", default="models.yaml")

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_bad_input_is_a_clear_error(docs, tiny_registry, tmp_path, capsys):
     index = tmp_path / "idx"
     search("index", docs, "--models", tiny_registry, "--model", "tiny", "--index", index)
     assert search("index", docs, "--models", tiny_registry, "--model", "bm25", "--index", index) == 2
-    assert "a bi-encoder" in capsys.readouterr().err
+    assert "index was built with tiny [torch-fp32], not bm25 [bm25s]" in capsys.readouterr().err
     assert search("index", docs, "--models", tiny_registry, "--model", "tiny", "--variant", "onnx-int8", "--index", index) == 2
     assert "index was built with tiny [torch-fp32]" in capsys.readouterr().err
     empty = tmp_path / "empty"
@@ -82,4 +83,5 @@ def test_rerank_reorders_the_top_passages(docs, tiny_registry, tmp_path, capsys)
     capsys.readouterr()
     assert search("query", "Van Gölü", "--index", index, "--models", tiny_registry, "--rerank", "bm25", "-k", "2") == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("-> bm25: Van Gölü") and "notlar.txt" in out[1]  # BM25 puts the lake passage first
+    assert re.fullmatch(r"tiny \[torch-fp32\] -> bm25 · \d+\.\d ms: Van Gölü", out[0])
+    assert "notlar.txt" in out[1]  # BM25 puts the lake passage first

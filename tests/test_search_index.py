@@ -68,6 +68,8 @@ def test_interrupted_write_leaves_the_old_index_whole(docs, tiny_registry, tmp_p
     lambda idx: (idx / "chunks.jsonl").unlink(),
     lambda idx: (idx / "chunks.jsonl").write_text('{"id": 1}\n', encoding="utf-8"),
     lambda idx: (idx / "manifest.json").unlink(),
+    lambda idx: (idx / "manifest.json").write_text(json.dumps({**json.loads((idx / "manifest.json").read_text(
+        encoding="utf-8")), "dense": [{"stage": "tiny [torch-fp32]", "dim": 7}]}), encoding="utf-8"),
 ])
 def test_damaged_index_is_refused_by_query_and_rebuilt_by_index(docs, tiny_registry, tmp_path, capsys, damage):
     idx = tmp_path / "idx"

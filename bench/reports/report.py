@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from tabulate import tabulate
@@ -105,31 +106,60 @@ def _tied_with(rows: list[ResultRecord], ref: ResultRecord) -> list[ResultRecord
     return [r for r in rows if _not_worse(r, ref, tests[label(r)])]
 
 
-def recommendations(records: list[ResultRecord]) -> list[str]:
+@dataclass
+class Standing:
+    """Where a task's timed rows stand: the best overall, the rows statistically tied with it, and per latency
+    budget the recommended row (None where nothing measured is that fast)."""
+
+    best: ResultRecord
+    vs_best: dict[str, stats.Paired]
+    tied_best: list[ResultRecord]
+    picks: dict[float, ResultRecord | None]
+
+    def tied(self, r: ResultRecord) -> bool:
+        """r is not significantly worse than the best overall (else it was picked against the best in its budget)."""
+        return any(label(t) == label(r) for t in self.tied_best)
+
+
+def standing(records: list[ResultRecord], budgets=BUDGETS_MS) -> Standing | None:
     """Per latency budget, the cheapest row not significantly worse than the best overall; when no row in the
-    budget is, the cheapest one not significantly worse than the best in the budget."""
+    budget is, the cheapest one not significantly worse than the best in the budget. None: no timed rows."""
     timed = [r for r in records if r.latency_p50_ms is not None]
     if not timed:
-        return []
+        return None
     best = max(timed, key=lambda r: (r.ndcg_at_10, -r.latency_p50_ms))
     vs_best = _against(timed, best)
     tied_best = [r for r in timed if _not_worse(r, best, vs_best[label(r)])]
     tied_labels = {label(r) for r in tied_best}
-    lines = []
-    for budget in BUDGETS_MS:
+    picks = {}
+    for budget in budgets:
         fits = [r for r in timed if r.latency_p50_ms <= budget]
         if not fits:
-            lines.append(f"- **≤ {budget} ms per query:** nothing measured here is that fast.")
+            picks[budget] = None
             continue
         top = max(fits, key=lambda r: (r.ndcg_at_10, -r.latency_p50_ms))
-        pick = _cheapest([r for r in fits if label(r) in tied_labels] or _tied_with(fits, top))
+        picks[budget] = _cheapest([r for r in fits if label(r) in tied_labels] or _tied_with(fits, top))
+    return Standing(best, vs_best, tied_best, picks)
+
+
+def recommendations(records: list[ResultRecord]) -> list[str]:
+    """The Markdown lines of `standing`: one per budget, then the best overall."""
+    st = standing(records)
+    if st is None:
+        return []
+    best, vs_best, tied_best = st.best, st.vs_best, st.tied_best
+    lines = []
+    for budget, pick in st.picks.items():
+        if pick is None:
+            lines.append(f"- **≤ {budget} ms per query:** nothing measured here is that fast.")
+            continue
         if pick is best:
             trade = "it is also the best overall, so a larger budget buys nothing here."
         else:
             t = vs_best[label(pick)]
             trade = (f"{t.diff:+.3f} nDCG@10 against the best overall, {label(best)} ({_verdict(t)}), at "
                      f"{best.latency_p50_ms / pick.latency_p50_ms:.1f}× lower query latency"
-                     + ("; a larger budget buys no significant gain." if label(pick) in tied_labels else "."))
+                     + ("; a larger budget buys no significant gain." if st.tied(pick) else "."))
         lines.append(f"- **≤ {budget} ms per query:** {label(pick)} — {_score(pick)}, "
                      f"p50 {pick.latency_p50_ms:.2f} ms; {trade}")
     tied = _cheapest(tied_best)
