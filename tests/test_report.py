@@ -121,3 +121,16 @@ def test_int8_rows_are_set_against_the_int8_peak_and_show_spreads():
     cells = [c.strip() for c in next(line for line in md.splitlines() if line.startswith("| big")).split("|")]
     assert "100 (25% of int8)" in cells and "6.00 ±3%" in cells and "100.0 ±8%" in cells
     assert "medians of 5 interleaved rounds" in md and "int8 400.0 GOP/s" in md
+
+
+def test_sampled_rows_say_how_many_questions_they_answered():
+    from bench.reports.report import task_markdown
+    from bench.reports.results import ResultRecord
+
+    full = ResultRecord(model="bm25", variant="bm25s", task="t", kind="lexical", status="ok", ndcg_at_10=0.5,
+                        n_queries=4, n_docs=3, per_query_ndcg={"a": 1.0, "b": 0.0, "c": 1.0, "d": 0.0})
+    part = ResultRecord(model="slow", variant="x", task="t", kind="pipeline", status="ok", ndcg_at_10=1.0,
+                        n_queries=2, sampled_from=4, n_docs=3, per_query_ndcg={"a": 1.0, "b": 1.0})
+    md = task_markdown("t", [full, part])
+    assert "4 questions, each answered by one of 3 paragraphs" in md
+    assert "slow (on 2 of 4 questions)" in md and "seeded sample" in md

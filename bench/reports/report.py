@@ -41,6 +41,11 @@ def label(r: ResultRecord) -> str:
     return f"{r.model} [{r.variant}]"
 
 
+def _model_cell(r: ResultRecord) -> str:
+    # A row scored on a sample of the questions says so where it is read; its deltas are over the common questions.
+    return f"{r.model} (on {r.n_queries} of {r.sampled_from} questions)" if r.sampled_from else r.model
+
+
 def pareto_front(records: list[ResultRecord]) -> list[ResultRecord]:
     """Rows no other row beats on both quality and query latency, fastest first."""
     timed = sorted((r for r in records if r.latency_p50_ms is not None), key=lambda r: (r.latency_p50_ms, -r.ndcg_at_10))
@@ -308,7 +313,7 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: (-(r.ndcg_at_10 or 0), r.latency_p50_ms or 0))
     others = [r for r in records if r.status != "ok"]
     baseline = max((r for r in ok if r.kind == BASELINE_KIND), key=lambda r: r.ndcg_at_10 or 0, default=None)
-    sizes = {(r.n_queries, r.n_docs) for r in ok}
+    sizes = {(r.sampled_from or r.n_queries, r.n_docs) for r in ok}
     lines = [f"# Leaderboard: `{task}`", ""]
     if len(sizes) == 1:
         nq, nd = sizes.pop()
@@ -316,7 +321,10 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
         why = ("" if dropped is None else f" The source had {dropped.n_dropped} more that were left out ("
                + ", ".join(f"{reason} {n}" for reason, n in sorted((dropped.dropped or {}).items())) + ").")
         lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval).{why} "
-                  "Metrics by mteb's retrieval evaluator; best first.", ""]
+                  "Metrics by mteb's retrieval evaluator; best first."
+                  + (" Rows marked 'on n of N questions' were scored on a fixed seeded sample (options.max_questions: "
+                     "a cross-encoder is too slow to score every question on this CPU); their Δ columns compare "
+                     "the questions both rows answered." if any(r.sampled_from for r in ok) else ""), ""]
     machine = _machine_line(ok)
     if machine:
         lines += [machine, ""]
@@ -331,7 +339,7 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     for r in ok:
         to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
         to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
-        rows.append([r.model, r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
+        rows.append([_model_cell(r), r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
                      _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
                      _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2), _f(r.latency_p95_ms, 2),
                      _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
