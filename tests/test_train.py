@@ -262,3 +262,35 @@ def test_masked_only_mlm_loss_equals_the_library_loss():
     full = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     fast = _masked_only(model)(input_ids=ids, attention_mask=mask, labels=labels)["loss"]
     assert torch.allclose(full, fast, atol=1e-5)
+
+
+def test_a_changed_train_block_makes_the_built_model_stale(train_env, capsys):
+    """A model built from other hyper-parameters is not what the registry now describes: it is skipped with the
+    reason, and `bench train` rebuilds it without --force."""
+    assert main(["train", "tiny cross-encoder", "--models", str(train_env)]) == 0
+    registry.check_available(entry(train_env, "tiny cross-encoder"))
+    text = train_env.read_text(encoding="utf-8")
+    train_env.write_text(text.replace("train: {recipe: cross-encoder, base: tiny, data: [data/qa.json], params: "
+                                      "{max_seq_length: 48, batch_size: 4, lr: 0.002,",
+                                      "train: {recipe: cross-encoder, base: tiny, data: [data/qa.json], params: "
+                                      "{max_seq_length: 48, batch_size: 4, lr: 0.001,"), encoding="utf-8")
+    with pytest.raises(Unavailable) as u:
+        registry.check_available(entry(train_env, "tiny cross-encoder"))
+    assert "params.lr" in u.value.reason and "0.002" in u.value.reason
+    assert u.value.fix == "python -m bench train 'tiny cross-encoder'"
+    capsys.readouterr()
+    assert main(["train", "tiny cross-encoder", "--models", str(train_env)]) == 0
+    assert "tiny cross-encoder: training" in capsys.readouterr().out
+    assert record(train_env, "tiny cross-encoder")["params"]["lr"] == 0.001
+
+
+def test_a_quick_build_is_not_taken_for_the_real_one(train_env):
+    text = train_env.read_text(encoding="utf-8").replace(
+        "train: {recipe: cross-encoder, base: tiny, data: [data/qa.json], params: {max_seq_length: 48, batch_size: 4, "
+        "lr: 0.002, max_steps: 12, epochs: 50}}",
+        "train: {recipe: cross-encoder, base: tiny, data: [data/qa.json], params: {max_seq_length: 48, batch_size: 4, "
+        "lr: 0.002, epochs: 50}}")
+    train_env.write_text(text, encoding="utf-8")
+    assert main(["train", "tiny cross-encoder", "--models", str(train_env), "--max-steps", "2"]) == 0
+    with pytest.raises(Unavailable, match="quick build"):
+        registry.check_available(entry(train_env, "tiny cross-encoder"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -272,12 +273,36 @@ def _require_module(module: str, install: str) -> Path:
     return Path(locations[0]) if locations else Path(spec.origin).parent
 
 
+def trained_mismatch(entry: ModelEntry) -> str | None:
+    """How the built model's training.json differs from the entry's train block (recipe, base, seed, each given
+    param), or None. Scoring a model built from other settings under this entry's name would report the wrong thing."""
+    try:
+        built = json.loads((trained_dir(entry) / TRAINED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"{TRAINED_MARKER} is unreadable"
+    want = entry.train
+    for key, default in (("recipe", None), ("base", None), ("seed", 0)):
+        if built.get(key) != want.get(key, default):
+            return f"{key}: built {built.get(key)!r}, registry {want.get(key, default)!r}"
+    params = built.get("params") or {}
+    given = want.get("params") or {}
+    if params.get("max_steps") and "max_steps" not in given:  # `bench train --max-steps`: a quick build
+        return f"a quick build (--max-steps {params['max_steps']})"
+    for key, value in sorted(given.items()):
+        if params.get(key) != value:
+            return f"params.{key}: built {params.get(key)!r}, registry {value!r}"
+    return None
+
+
 def resolve_source(entry: ModelEntry) -> str:
     """A local directory for pkg:// and path sources, else the hub id itself (checked against the cache)."""
     if entry.train:
         folder = trained_dir(entry)
         if not (folder / TRAINED_MARKER).is_file():
             raise Unavailable("trained entry not built yet", f"python -m bench train '{entry.name}'")
+        stale = trained_mismatch(entry)
+        if stale:
+            raise Unavailable(f"the built model is stale: {stale}", f"python -m bench train '{entry.name}'")
         return str(folder)
     src = entry.source
     if src.startswith(PKG_SCHEME):

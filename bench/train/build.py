@@ -37,7 +37,7 @@ def order(entry, by_name: dict) -> list:
 
 
 def is_built(entry) -> bool:
-    return (registry.trained_dir(entry) / registry.TRAINED_MARKER).is_file()
+    return (registry.trained_dir(entry) / registry.TRAINED_MARKER).is_file() and not registry.trained_mismatch(entry)
 
 
 def build(name: str, models_path: str | Path, max_steps: int | None = None, force: bool = False) -> list[dict]:
