@@ -313,3 +313,13 @@ def test_train_snapshots_after_each_build(tmp_path, monkeypatch):
     build.build(MLMCON, models)
     assert made[1].keys() == {MLM}  # the MLM stage was stored before the contrastive stage began
     assert json.loads((tmp_path / "reports" / "training.json").read_text(encoding="utf-8")).keys() == {MLM, MLMCON}
+
+
+def test_training_machine_is_named_when_recorded():
+    from bench.reports import training
+
+    runs = {"a": {"recipe": "contrastive", "base": "b", "machine": {"cpu": "EPYC (2 cores)", "simd": "avx2", "threads": 2}},
+            "c": {"recipe": "mlm", "base": "b"}}
+    md = training.training_markdown([], runs, [])
+    assert "measured on EPYC (2 cores), SIMD avx2, 2 threads" in md
+    assert "training.json of c does not name its machine" in md

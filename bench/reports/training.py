@@ -285,7 +285,14 @@ def _header(ordered: list[tuple[str, dict]], runs: dict, entries: list, ok: list
     if machine:
         lines += ["Benchmark " + machine[0].lower() + machine[1:], ""]
     if ordered:
-        lines += ["Training wall times are from the machine `bench train` ran on (training.json does not name it).", ""]
+        machines = [run.get("machine") for _, run in ordered]
+        where = sorted({f"{m['cpu']}, SIMD {m['simd']}, {m['threads']} threads" for m in machines
+                        if isinstance(m, dict) and m.get("cpu")})
+        unnamed = [name for (name, _), m in zip(ordered, machines) if not (isinstance(m, dict) and m.get("cpu"))]
+        lines += [" ".join(filter(None, [
+            "Training wall times were measured on " + "; ".join(where) + "." if where else "",
+            f"The training.json of {', '.join(unnamed)} does not name its machine (built before it was recorded)."
+            if unnamed else ""])), ""]
     return lines
 
 

@@ -19,7 +19,7 @@ from bench.data import convert, leaflets
 from bench.errors import BenchError, Unavailable
 from bench.models import registry
 from bench.models.lexical import BM25
-from bench.provenance import code_fingerprint, sha256_file
+from bench.provenance import code_fingerprint, machine_info, sha256_file
 from bench.reports import training as training_report
 from bench.train import leakage, recipes, split
 
@@ -234,6 +234,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
                              "leaflets) are unsupervised domain adaptation, no questions or labels") if recipe == "mlm"
                             else "training questions equal to evaluation questions: zero (checked)",
             "libraries": {lib: version(lib) for lib in LIBRARIES},
+            "machine": machine_info(threads()),  # wall_seconds means little without the CPU it was measured on
             "code": code_fingerprint("bench.train"),
         }
         (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
