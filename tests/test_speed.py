@@ -292,3 +292,33 @@ def test_cross_encoder_pipelines_time_fewer_questions_per_round(monkeypatch):
         timer = speed._TaskTimer(cand, questions, ["metin"] * 4)
         cand.searched = 0
         assert len(timer.round()["latency_ms"]) == n
+
+
+def test_a_hybrid_feeding_a_reranker_reaches_the_worker_with_its_own_stages(tiny_registry, tiny_cross_encoder_dir, tmp_path):
+    """The worker rebuilt only one level of stages, so 'hybrid -> cross-encoder' lost the hybrid's BM25 and dense parts
+    and its timing failed with an IndexError."""
+    import json
+
+    from bench.measure import speed
+    from bench.models import registry
+
+    path = tmp_path / "m.yaml"
+    path.write_text(tiny_registry.read_text(encoding="utf-8") + f"""
+  - name: ce
+    kind: cross-encoder
+    loader: sentence-transformers
+    source: {tiny_cross_encoder_dir}
+  - name: hybrid
+    kind: pipeline
+    loader: hybrid
+    stages: ["bm25", "tiny [torch-fp32]"]
+  - name: hybrid then ce
+    kind: pipeline
+    loader: rerank
+    stages: [hybrid, ce]
+""", encoding="utf-8")
+    entry = {e.name: e for e in registry.load_registry(path)}["hybrid then ce"]
+    back = speed.entry_from_wire(json.loads(json.dumps(speed.entry_to_wire(entry))))
+    (first, _), (second, _) = back.stage_entries
+    assert first.name == "hybrid" and [s.name for s, _ in first.stage_entries] == ["bm25", "tiny"]
+    assert second.name == "ce" and back.variants == entry.variants

@@ -226,12 +226,26 @@ def peak_rss_mb() -> float:
     return mb if mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _load(request: dict):
-    from bench.models import encoders
+def entry_to_wire(entry) -> dict:
+    """A registry entry as JSON for a worker, its stages nested: a hybrid feeding a re-ranker has stages of its own."""
+    return {**entry.to_dict(), "base_dir": entry.base_dir,
+            "stages": [(entry_to_wire(s), v) for s, v in entry.stage_entries]}
+
+
+def entry_from_wire(d: dict):
     from bench.models.registry import ModelEntry
 
-    entry = ModelEntry(**request["entry"])
-    entry.stage_entries = [(ModelEntry(**d), v) for d, v in request["stages"]]
+    d = dict(d)
+    stages = d.pop("stages", [])
+    entry = ModelEntry(**d)
+    entry.stage_entries = [(entry_from_wire(s), v) for s, v in stages]
+    return entry
+
+
+def _load(request: dict):
+    from bench.models import encoders
+
+    entry = entry_from_wire(request["entry"])
     if not encoders.built(entry, request["variant"]):
         encoders.load(entry, request["variant"])  # one-off export or conversion: not part of load time
     start = time.perf_counter()
@@ -287,11 +301,9 @@ class Worker:
                "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.measure.speed"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._err, text=True, encoding="utf-8", env=env)
-        as_dict = lambda e: {**e.to_dict(), "base_dir": e.base_dir}  # noqa: E731
-        entry = job.entry
         try:
-            self.load_seconds = self._ask({"entry": as_dict(entry), "variant": job.variant, "tasks": job.texts,
-                                           "stages": [(as_dict(s), v) for s, v in entry.stage_entries]})["load_seconds"]
+            self.load_seconds = self._ask({"entry": entry_to_wire(job.entry), "variant": job.variant,
+                                           "tasks": job.texts})["load_seconds"]
         except Exception:
             self.kill()
             raise
