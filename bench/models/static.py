@@ -100,9 +100,9 @@ def read_word_vectors(wheel: Path) -> WordVectors:
             vectors = np.asarray(g["vector"][:], dtype=np.float32)
             df = np.asarray(g["df"][:], dtype=np.float64)
             n_docs = float(g.attrs["document_count"])
-    except (OSError, KeyError, UnicodeDecodeError, ValueError):
+    except (OSError, KeyError, AttributeError, UnicodeDecodeError, ValueError, TypeError):
         raise bad(f"{WHEEL_MEMBER} is not readable HDF5 in the expected layout") from None
-    if not words or vectors.shape != (len(words), vectors.shape[1] if vectors.ndim == 2 else -1) or len(df) != len(words):
+    if not words or vectors.ndim != 2 or len(vectors) != len(words) or len(df) != len(words):
         raise bad(f"{WHEEL_MEMBER}: word, vector and df do not line up")
     if (df <= 0).any() or n_docs < df.max():
         raise bad(f"{WHEEL_MEMBER}: document frequencies outside 1..document_count")

@@ -54,7 +54,7 @@ def teacher(folder: str):
 def corpus_tokens(tokenizer, texts: list[str]) -> Counter:
     counts = Counter()
     for start in range(0, len(texts), 256):
-        for enc in tokenizer(texts[start:start + 256], add_special_tokens=False)["input_ids"]:
+        for enc in tokenizer(texts[start:start + 256], add_special_tokens=False, verbose=False)["input_ids"]:
             counts.update(enc)
     return counts
 
