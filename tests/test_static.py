@@ -272,6 +272,10 @@ def test_static_distill_writes_a_folder_that_loads_offline_and_encodes(distill_e
     own = StaticModel.from_pretrained(registry.trained_dir(e), force_download=False).encode(PASSAGES[:2],
                                                                                            max_length=None)
     assert np.allclose(own, vecs[:2], atol=1e-5)
+    # The training report takes a recipe without optimizer steps.
+    reports = distill_env.parent / "reports"
+    assert main(["report", "--training-only", "--models", str(distill_env), "--out", str(reports)]) == 0
+    assert name in (reports / "training.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("base, expect", [("bm25", "expected a transformer bi-encoder"),

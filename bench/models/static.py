@@ -21,9 +21,11 @@ sadedegel word vectors (loader `sadedegel`)
     unknown gets a fixed pseudo-random vector from its stem (option oov, default true), so a name the news
     vocabulary lacks (a medicine's brand) still matches itself. Words are weighted by idf = ln(document_count /
     df) from the stored document frequencies; the weighted sum is L2-normalised (by the Dense wrapper).
-    Measured while building it (nDCG@10, drug_leaflets / thquad_dev): plain lookup 0.107 / 0.749; + stem 0.118 /
-    0.758; + unknown-word vectors 0.317 / 0.778; the same without idf (uniform weights) 0.093 / 0.729 before the
-    unknown-word vectors. BM25 scores 0.706 on drug_leaflets: names carry that task, and 100 news dimensions do not.
+    Measured while building it (nDCG@10, drug_leaflets / thquad_dev, an exploration script): plain lookup 0.107 /
+    0.749; + stem 0.118 / 0.758 (uniform weights instead of idf: 0.093 / 0.729); + unknown-word vectors 0.317 /
+    0.778. This loader through `bench run`: 0.363 / 0.792 (tr_mini_wiki 0.697), query p50 0.08-0.12 ms on a
+    loaded 2-core machine. BM25 scores 0.706 / 0.976: medicine names carry drug_leaflets, and 100 news
+    dimensions do not.
 
 model2vec static embeddings (loader `model2vec`)
     A folder written by model2vec's StaticModel.save_pretrained (recipe `static-distill` builds one from a teacher

@@ -13,6 +13,13 @@ the teacher pools), reduces the vectors with PCA and scales each by a SIF weight
   `vocabulary` argument); each is embedded by the teacher from its subword pieces.
 - weighting: `zipf` is model2vec's own SIF estimate, p taken from a token's rank in the vocabulary (XLM-R's
   vocabulary is ordered by multilingual frequency); `corpus` counts p on the Turkish corpus itself; `none`.
+
+Measured while building it, teacher multilingual-e5-small (Q4-dequantized), data = the leaflets + thquad train
+paragraphs (583 texts), pca_dims 256, no added words: the vocabulary trimmed from 250,002 to 24,074 tokens (25 MB
+float32); distillation took 29 min niced on a 2-core machine busy with training. nDCG@10 drug_leaflets /
+thquad_dev by weighting: none 0.181 / 0.761, zipf 0.215 / 0.841, corpus 0.261 / 0.681 (so zipf is the default);
+with the teacher's "query: " / "passage: " prefixes added to the texts: 0.110 / 0.676, 0.200 / 0.839, 0.200 / 0.685
+(so the static entries carry no prefixes). Query p50 0.26 ms. Not measured: added words (vocabulary_size > 0).
 """
 
 from __future__ import annotations
