@@ -132,6 +132,12 @@ def test_sadedegel_missing_wheel_is_skipped_with_the_download_command(sade_regis
     rows = {r["model"]: r for r in json.loads((out / "results.json").read_text(encoding="utf-8"))}
     assert rows["sade"]["status"] == "skipped" and rows["sade"]["fix"] == fix
     assert rows["bm25"]["status"] == "ok"
+    capsys.readouterr()
+    # Asked for by name, the same missing wheel is an error: one line, exit status 2, the fix included.
+    assert main(["inspect", "--models", str(sade_registry), "--model", "sade", "--task", str(tiny_task),
+                 "--query", "Van Gölü"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fix in err[0]
 
 
 @pytest.mark.parametrize("case", ["not a zip", "no member", "not hdf5", "no lower_ group"])
