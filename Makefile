@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test setup clean train
+.PHONY: bench test setup clean train wheels
 
 setup: $(STAMP)
 
@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-bench: $(STAMP)
+# sadedegel's word vectors are read out of its wheel (its own pins do not install on Python 3.11): fetched into the
+# cache, not installed. Offline, the entry is skipped with this same command as the fix. Keep the version in step
+# with models.yaml's sadedegel entry.
+SADEDEGEL := 0.21.2
+
+wheels: $(STAMP)
+	@dir="$$($(PY) -c 'from bench.models.static import wheels_dir; print(wheels_dir())')"; \
+	test -f "$$dir/sadedegel-$(SADEDEGEL)-py3-none-any.whl" || \
+	$(PY) -m pip download -q --no-deps --retries 1 --timeout 30 -d "$$dir" sadedegel==$(SADEDEGEL) || \
+	echo "warning: sadedegel wheel not downloaded; its entry will be skipped"
+
+bench: $(STAMP) wheels
 	$(PY) -m bench run --models models.yaml --out reports
 
 # Trained entries in dependency order (MLM before the contrastive model built on it; `bench train` would also build
@@ -24,17 +35,20 @@ bench: $(STAMP)
 # on 60 seeded questions of drug_leaflets and thquad_dev, timed in 3 rounds (a 12-layer cross-encoder scores a few
 # pairs per second here).
 ENCODERS := "e5-small MLM-adapted" "e5-small contrastive" "e5-small MLM+contrastive"
-TRAINED := $(ENCODERS) "e5-small cross-encoder (trained)"
+STATIC := "e5-small static (model2vec)"
+TRAINED := $(ENCODERS) $(STATIC) "e5-small cross-encoder (trained)"
 TRAIN_TASKS := tr_mini_wiki xquad_tr drug_leaflets thquad_dev
 RERANK_TASKS := drug_leaflets thquad_dev
 BASELINES := "multilingual-e5-small (Q4-dequantized)" "BM25 (Turkish Snowball)" "Hybrid RRF (BM25 + e5-small)"
 RERANKERS := "BM25 → trained cross-encoder (top 20)" "Hybrid RRF → trained cross-encoder (top 20)"
 
-train: $(STAMP)
+train: $(STAMP) wheels
 	for name in $(TRAINED); do $(PY) -m bench train "$$name" --models models.yaml || exit $$?; done
 	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks thquad_dev --only $(BASELINES) \
 		--variants torch-fp32 onnx-int8 bm25s bm25s+onnx-int8
 	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) --only $(ENCODERS)
+	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(TRAIN_TASKS) --only $(STATIC) \
+		"sadedegel word vectors (idf)"
 	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(RERANK_TASKS) --only $(RERANKERS)
 	$(PY) -m bench report --training-only --models models.yaml --out reports
 

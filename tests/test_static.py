@@ -1,0 +1,350 @@
+"""The static tier: sadedegel word vectors read out of a (fake, tiny) wheel, and model2vec distilled from the tiny
+teacher. Both load offline through the registry and encode; bad input stops with one line and exit status 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError, Unavailable
+from bench.measure import speed
+from bench.models import encoders, registry, static
+from tests.conftest import TINY_DOCS, write_beir
+
+VERSION = "0.0.1"
+PASSAGES = [f"{title}. {text}" for title, text in TINY_DOCS.values()]
+
+
+def _words() -> list[str]:
+    from bench.models.lexical import turkish_lower
+
+    words = {w for p in PASSAGES for w in static._WORD.findall(turkish_lower(p))}
+    return sorted(words | {"ilaç", "ankara", "!"})
+
+
+def vocabulary_hdf5(words: list[str], dims: int = 16, seed: int = 0) -> bytes:
+    """sadedegel's layout (see bench/models/static.py): group lower_ with word, vector, df, tf, has_vector."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((len(words), dims)).astype(np.float32)
+    vectors[[i for i, w in enumerate(words) if not w.isalnum()]] = 0  # punctuation rows are zero in the real file
+    df = rng.integers(1, 50, len(words))
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        g = f.create_group("lower_")
+        g.attrs.update({"document_count": 100, "min_df": 1, "min_tf": 1, "size": len(words), "tokenizer": "icu",
+                        "vector_size": dims})
+        g["word"] = np.array([w.encode("utf-8") for w in words], dtype=object)
+        g.create_dataset("word_", data=np.zeros(1))  # an extra dataset the loader must not mind
+        g["vector"], g["df"], g["tf"] = vectors, df, df * 3
+        g["has_vector"] = np.zeros(len(words), dtype=bool)
+    return buf.getvalue()
+
+
+def write_wheel(path: Path, member: bytes | None = None, name: str = static.WHEEL_MEMBER) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("sadedegel/__init__.py", "")
+        z.writestr(name, vocabulary_hdf5(_words()) if member is None else member)
+    return path
+
+
+@pytest.fixture
+def wheel(tmp_path) -> Path:
+    return static.wheels_dir() / f"sadedegel-{VERSION}-py3-none-any.whl"
+
+
+@pytest.fixture
+def sade_registry(tmp_path) -> Path:
+    path = tmp_path / "models.yaml"
+    path.write_text(f"""models:
+  - name: bm25
+    kind: lexical
+    loader: bm25
+    source: bm25s
+  - name: sade
+    kind: bi-encoder
+    loader: sadedegel
+    source: sadedegel=={VERSION}
+  - name: sade plain
+    kind: bi-encoder
+    loader: sadedegel
+    source: sadedegel=={VERSION}
+    options: {{stem: false, oov: false}}
+""", encoding="utf-8")
+    return path
+
+
+def entry(models: Path, name: str):
+    return {e.name: e for e in registry.load_registry(models)}[name]
+
+
+def unit_rows(x: np.ndarray) -> bool:
+    return np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+
+
+# --- sadedegel --------------------------------------------------------------------------------------------
+
+
+def test_sadedegel_loads_offline_and_ranks_by_shared_words(sade_registry, wheel):
+    write_wheel(wheel)
+    model = encoders.load(entry(sade_registry, "sade"))
+    assert model.variant == "numpy-fp32" and model.params == len(_words()) * 16 and model.disk_bytes > 0
+    docs = model.encode(PASSAGES, "passage", progress=False)
+    assert docs.shape == (len(PASSAGES), 16) and unit_rows(docs)
+    queries = ["Van Gölü neden tuzludur?", "Futbol maçı kaç dakika sürer?", "Pankreas insülin üretemez mi?"]
+    best = (model.encode(queries, "query", progress=False) @ docs.T).argmax(axis=1)
+    assert [list(TINY_DOCS)[i] for i in best] == ["cografya-1", "spor-1", "saglik-2"]
+
+
+def test_sadedegel_fallbacks_apostrophe_stem_and_unknown_words(sade_registry, wheel):
+    write_wheel(wheel)
+    model = encoders.load(entry(sade_registry, "sade"))
+    v = model.encode(["ilaç", "İLAÇLARINIZI", "Ankara'nın", "ankara", "Apranax", "apranax'ı", "Parol"], "query",
+                     progress=False)
+    cos = v @ v.T
+    assert cos[0, 1] == pytest.approx(1, abs=1e-5)  # stem fallback: "ilaçlarınızı" -> "ilaç"
+    assert cos[2, 3] == pytest.approx(1, abs=1e-5)  # before the apostrophe
+    assert cos[4, 5] == pytest.approx(1, abs=1e-5)  # an unknown name matches itself, inflected or not
+    assert abs(cos[4, 6]) < 0.9 and abs(cos[0, 4]) < 0.9
+    plain = encoders.load(entry(sade_registry, "sade plain"))
+    p = plain.embed(["İLAÇLARINIZI Apranax", "ilaç"], "query")
+    assert not p[0].any() and p[1].any()  # no stem, no hashed vectors: nothing known in the first text
+
+
+def test_sadedegel_missing_wheel_is_skipped_with_the_download_command(sade_registry, tiny_task, tmp_path, capsys):
+    fix = f"pip download sadedegel=={VERSION} --no-deps -d {static.wheels_dir()}"
+    with pytest.raises(Unavailable) as u:
+        registry.check_available(entry(sade_registry, "sade"))
+    assert u.value.fix == fix
+    assert main(["list", "--models", str(sade_registry)]) == 0
+    assert fix in capsys.readouterr().out
+    out = tmp_path / "reports"
+    assert main(["run", "--models", str(sade_registry), "--tasks", str(tiny_task), "--out", str(out),
+                 "--no-speed"]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "results.json").read_text(encoding="utf-8"))}
+    assert rows["sade"]["status"] == "skipped" and rows["sade"]["fix"] == fix
+    assert rows["bm25"]["status"] == "ok"
+    capsys.readouterr()
+    # Asked for by name, the same missing wheel is an error: one line, exit status 2, the fix included.
+    assert main(["inspect", "--models", str(sade_registry), "--model", "sade", "--task", str(tiny_task),
+                 "--query", "Van Gölü"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fix in err[0]
+
+
+@pytest.mark.parametrize("case", ["not a zip", "no member", "not hdf5", "no lower_ group"])
+def test_sadedegel_corrupt_wheel_one_line_exit_2(sade_registry, wheel, tiny_task, capsys, case):
+    if case == "not a zip":
+        wheel.parent.mkdir(parents=True)
+        wheel.write_bytes(b"PK\x03\x04 truncated")
+    elif case == "no member":
+        write_wheel(wheel, name="sadedegel/bblock/data/other.hdf5")
+    elif case == "not hdf5":
+        write_wheel(wheel, member=b"\x89HDF\r\n garbage")
+    else:
+        import h5py
+
+        buf = io.BytesIO()
+        with h5py.File(buf, "w") as f:
+            f["form_/word"] = np.array([b"a"], dtype=object)
+        write_wheel(wheel, member=buf.getvalue())
+    with pytest.raises(BenchError):
+        encoders.load(entry(sade_registry, "sade"))
+    rc = main(["inspect", "--models", str(sade_registry), "--model", "sade", "--task", str(tiny_task),
+               "--query", "Van Gölü"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and str(wheel) in err[0]
+
+
+def test_sadedegel_source_must_pin_a_version(tmp_path):
+    bad = tmp_path / "m.yaml"
+    bad.write_text("models:\n  - {name: s, kind: bi-encoder, loader: sadedegel, source: sadedegel}\n", encoding="utf-8")
+    with pytest.raises(BenchError, match="sadedegel==VERSION"):
+        registry.load_registry(bad)
+
+
+def test_static_candidates_run_through_the_speed_timer(sade_registry, wheel):
+    write_wheel(wheel)
+    model = encoders.load(entry(sade_registry, "sade"))
+    timer = speed._TaskTimer(model, ["Van Gölü neden tuzludur?"] * 3, PASSAGES)
+    figures = timer.round()
+    assert timer.flops is None and figures["gflops"] is None  # no transformer: FLOPs are not counted
+    assert len(figures["latency_ms"]) == 3 and figures["throughput_per_s"] > 0
+
+
+# --- static-distill -> model2vec --------------------------------------------------------------------------
+
+
+def squad(path: Path) -> Path:
+    paras = [{"context": f"{t}: {x}", "qas": [{"id": f"q{i}", "question": f"{t} nedir?",
+                                               "answers": [{"text": t, "answer_start": 0}]}]}
+             for i, (t, x) in enumerate(TINY_DOCS.values())]
+    paras += [{"context": f"Paragraf {i}: Ankara ve İstanbul büyük şehirlerdir, çay Rize'de yetişir.",
+               "qas": [{"id": f"x{i}", "question": f"Paragraf {i} ne anlatır?",
+                        "answers": [{"text": "Ankara", "answer_start": 12}]}]} for i in range(12)]
+    path.write_text(json.dumps({"data": [{"title": "Genel", "paragraphs": paras}]}, ensure_ascii=False),
+                    encoding="utf-8")
+    return path
+
+
+def leaflet(path: Path, text: str = "İlaç ağrı ve ateş için kullanılan bir tablettir.") -> Path:
+    items = [{"ilacAdi": f"ilac{i}", "nedir": text, "nasilKullanilir": text and f"Günde {i + 1} kez alınır."}
+             for i in range(4)]
+    path.write_text(json.dumps({"prospektus": items}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def distill_env(tmp_path, tiny_model_dir, tiny_cross_encoder_dir, monkeypatch) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    squad(data / "qa.json")
+    leaflet(data / "leaflets.json")
+    leaflet(data / "empty_leaflets.json", text="")
+    evals = tmp_path / "evaltasks"  # leakage checks read the evaluation tasks: a tiny one here
+    write_beir(evals / "tr_mini_wiki")
+    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
+    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "modules.json").write_text("not json", encoding="utf-8")
+    models = tmp_path / "models.yaml"
+    static_entry = "    kind: bi-encoder\n    loader: model2vec\n"
+    models.write_text(f"""models:
+  - name: bm25
+    kind: lexical
+    loader: bm25
+    source: bm25s
+  - name: tiny
+    kind: bi-encoder
+    loader: sentence-transformers
+    source: {tiny_model_dir}
+    query_prefix: "soru: "
+    passage_prefix: "metin: "
+  - name: broken teacher
+    kind: bi-encoder
+    loader: sentence-transformers
+    source: {broken}
+  - name: tiny static
+{static_entry}    train: {{recipe: static-distill, base: tiny, data: [data/qa.json, data/leaflets.json], params: {{pca_dims: 8}}}}
+  - name: tiny static words
+{static_entry}    train: {{recipe: static-distill, base: tiny, data: [data/*.json], seed: 3,
+             params: {{pca_dims: 8, vocabulary_size: 30, min_count: 1, weighting: corpus, trim: false}}}}
+  - name: static of a broken teacher
+{static_entry}    train: {{recipe: static-distill, base: broken teacher, data: [data/qa.json]}}
+  - name: static of nothing
+{static_entry}    train: {{recipe: static-distill, base: tiny, data: [data/empty_leaflets.json]}}
+""", encoding="utf-8")
+    return models
+
+
+def built_files(models: Path) -> list[str]:
+    from bench.paths import cache_dir
+
+    trained = cache_dir() / "trained"
+    return sorted(p.name for p in trained.iterdir()) if trained.exists() else []
+
+
+@pytest.mark.parametrize("name", ["tiny static", "tiny static words"])
+def test_static_distill_writes_a_folder_that_loads_offline_and_encodes(distill_env, name, capsys):
+    assert main(["train", name, "--models", str(distill_env)]) == 0
+    assert f"{name}: built in" in capsys.readouterr().out
+    e = entry(distill_env, name)
+    record = json.loads((registry.trained_dir(e) / "training.json").read_text(encoding="utf-8"))
+    assert record["recipe"] == "static-distill" and record["dims"] == 8 and record["steps"] is None
+    assert set(record["libraries"]) >= {"model2vec", "skeletoken"}
+    if name == "tiny static":
+        # Trimmed: the tiny teacher's 1,500-token vocabulary cut to what the corpus uses (+ single characters).
+        assert record["trimmed_tokens"] > 0 and record["tokens"] < record["teacher_vocabulary"]
+    else:
+        assert record["trimmed_tokens"] == 0 and record["added_words"] == 30 and record["weighting"] == "corpus"
+    model = encoders.load(e)
+    assert model.variant == "numpy-fp32" and model.params == record["tokens"] * 8
+    vecs = model.encode(PASSAGES, "passage", progress=False)
+    assert vecs.shape == (len(PASSAGES), 8) and unit_rows(vecs)
+    q = model.encode(["Van Gölü neden tuzludur?"], "query", progress=False)
+    assert q.shape == (1, 8) and np.isfinite(q).all()
+    # The static model is the same one model2vec itself loads from the folder.
+    from model2vec import StaticModel
+
+    own = StaticModel.from_pretrained(registry.trained_dir(e), force_download=False).encode(PASSAGES[:2],
+                                                                                           max_length=None)
+    assert np.allclose(own, vecs[:2], atol=1e-5)
+    # The training report takes a recipe without optimizer steps.
+    reports = distill_env.parent / "reports"
+    assert main(["report", "--training-only", "--models", str(distill_env), "--out", str(reports)]) == 0
+    assert name in (reports / "training.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("base, expect", [("bm25", "expected a transformer bi-encoder"),
+                                          ("tiny static", "expected a transformer bi-encoder")])
+def test_static_distill_teacher_must_be_a_transformer_bi_encoder(distill_env, tmp_path, base, expect, capsys):
+    models = tmp_path / "bad.yaml"
+    text = distill_env.read_text(encoding="utf-8") + f"""  - name: static of {base}
+    kind: bi-encoder
+    loader: model2vec
+    train: {{recipe: static-distill, base: {base}, data: [data/qa.json]}}
+"""
+    models.write_text(text, encoding="utf-8")
+    assert main(["train", f"static of {base}", "--models", str(models)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expect in err[0]
+    assert built_files(models) == []
+
+
+@pytest.mark.parametrize("name, expect", [("static of a broken teacher", "not a loadable sentence-transformers"),
+                                          ("static of nothing", "empty vocabulary corpus")])
+def test_static_distill_bad_input_one_line_exit_2_no_folder(distill_env, name, expect, capsys):
+    assert main(["train", name, "--models", str(distill_env)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expect in err[0]
+    assert built_files(distill_env) == []
+
+
+def test_static_distill_failure_midway_leaves_no_folder(distill_env, monkeypatch, capsys):
+    import model2vec.distill
+
+    def boom(**kwargs):
+        raise BenchError("distillation interrupted")
+
+    monkeypatch.setattr(model2vec.distill, "distill_from_model", boom)
+    assert main(["train", "tiny static", "--models", str(distill_env)]) == 2
+    assert "distillation interrupted" in capsys.readouterr().err
+    assert built_files(distill_env) == []
+
+
+@pytest.mark.parametrize("params, expect", [("{weighting: idf}", "train.params.weighting"),
+                                            ("{pca_dims: 0}", "train.params.pca_dims"),
+                                            ("{layers: 2}", "train.params.layers")])
+def test_static_distill_bad_params(distill_env, tmp_path, params, expect, capsys):
+    models = tmp_path / "bad.yaml"
+    models.write_text(distill_env.read_text(encoding="utf-8") + f"""  - name: odd static
+    kind: bi-encoder
+    loader: model2vec
+    train: {{recipe: static-distill, base: tiny, data: [data/qa.json], params: {params}}}
+""", encoding="utf-8")
+    assert main(["train", "odd static", "--models", str(models)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expect in err[0]
+    assert built_files(models) == []
+
+
+def test_static_distill_entry_must_use_the_model2vec_loader(tmp_path, tiny_model_dir):
+    bad = tmp_path / "m.yaml"
+    bad.write_text(f"""models:
+  - {{name: tiny, kind: bi-encoder, loader: sentence-transformers, source: {tiny_model_dir}}}
+  - name: s
+    kind: bi-encoder
+    loader: sentence-transformers
+    train: {{recipe: static-distill, base: tiny, data: [x.json]}}
+""", encoding="utf-8")
+    with pytest.raises(BenchError, match="with loader 'model2vec'"):
+        registry.load_registry(bad)
