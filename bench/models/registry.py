@@ -113,7 +113,7 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 # questions, for candidates too slow to score every question on a small CPU (a cross-encoder pipeline).
 RUN_OPTIONS = ("max_questions",)
 
-RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder"}
+RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder", "trim-vocab": "bi-encoder"}
 TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
 

@@ -21,7 +21,7 @@ from bench.models import registry
 from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, sha256_file
 from bench.reports import training as training_report
-from bench.train import leakage, recipes, split
+from bench.train import leakage, recipes, split, trim
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
 NEAR_DUPLICATE = 0.9  # token-set Jaccard at or above which a mined negative counts as a copy of the positive
@@ -159,6 +159,8 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     """(recipe call arguments, training questions, training paragraphs) from the data files."""
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
+    if recipe == "trim-vocab":
+        return trim.prepare(entry, texts, conv, params, _base_prefixes(entry, by_name), evals)
     if recipe == "mlm":
         corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
         corpus = sorted({t.strip() for t in corpus if t.strip()})

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bench.train import trim
+
 DEFAULTS = {
     "mlm": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 5e-5, "mlm_probability": 0.15,
             "freeze_embeddings": False, "heldout_every": 20, "max_texts": None, "head_steps": 0, "head_lr": 1e-3},
@@ -16,6 +18,7 @@ DEFAULTS = {
                     "max_pairs": None, "negatives": 1, "cached_minibatch": None, "exclude_eval_questions": False},
     "cross-encoder": {"max_seq_length": 256, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
                       "max_pairs": None, "negatives": 3, "exclude_eval_questions": False},
+    "trim-vocab": trim.DEFAULTS,
 }
 
 
@@ -209,3 +212,8 @@ def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, para
     shutil.rmtree(plain, ignore_errors=True)
     return {**_finish(trainer, out), "loss": "BinaryCrossEntropyLoss", "examples": len(rows),
             "positives": sum(1 for r in rows if r[2] > 0)}
+
+
+def trim_vocab(base: str, corpus: list[str], evaluation: dict, out: Path, params: dict, seed: int) -> dict:
+    """No gradient steps: the base with a Turkish-trimmed vocabulary (bench.train.trim)."""
+    return trim.trim_vocab(base, corpus, evaluation, out, params, seed)
