@@ -102,8 +102,9 @@ def test_fewer_pieces_and_changed_shares_recorded(trimmed, unigram_model_dir):
     assert rec["vocabulary_texts_changed"] == 0  # every piece of the counting corpus was kept
     shares = rec["evaluation_texts_changed"]["tr_mini_wiki"]
     # The question and the first paragraph are made of training words; the UNSEEN paragraph is not.
-    assert shares["questions"] == {"texts": 1, "changed": 0, "share_changed": 0.0}
+    assert shares["questions"] == {"texts": 1, "changed": 0, "share_changed": 0.0, "tokens_on_dropped_pieces": 0.0}
     assert shares["paragraphs"]["changed"] == 1 and shares["share_changed"] == pytest.approx(1 / 3, abs=1e-4)
+    assert 0 < shares["paragraphs"]["tokens_on_dropped_pieces"] < 1
     assert set(rec["data"]) == {"data/leaflets.json", "data/qa.json"}
 
 
@@ -249,8 +250,38 @@ def test_evaluation_questions_never_counted(trim_env, tmp_path):
     by_name = entries(trim_env)
     e = by_name["uni trimmed"]
     params = dict(trim.DEFAULTS)
-    (corpus, evaluation), questions, _ = build.prepare(e, by_name, build.data_files(e, trim_env), params, 0)
+    (corpus, evaluation, sources), questions, _ = build.prepare(e, by_name, build.data_files(e, trim_env), params, 0)
     assert params["excluded_eval_questions"] == {"tr_mini_wiki": 1}
     assert "soru: " + asked not in corpus and asked not in questions
     assert leakage.check(questions, [])["tr_mini_wiki"]["questions"] == 0
     assert evaluation["tr_mini_wiki"]["questions"] == ["soru: " + planted]
+    assert sources == {"questions": len(questions), "paragraphs": len(corpus) - len(questions)}
+
+
+def test_wordfreq_words_widen_the_vocabulary(trim_env, monkeypatch):
+    """Words from a Turkish word list (wordfreq, faked here: no network, not a test dependency) keep their pieces,
+    lower-case and capitalised the Turkish way."""
+    import types
+
+    asked = []
+
+    def top_n_list(lang, n, wordlist="best"):
+        asked.append((lang, n, wordlist))
+        return ["kapadokya", "balonları", "erzurum'da", "soğuk", "kış", "zeytinyağı", "üretimi", "ılık", "ilaç"][:n]
+
+    monkeypatch.setitem(__import__("sys").modules, "wordfreq", types.SimpleNamespace(top_n_list=top_n_list))
+    _edit(trim_env, "data: [data/*.json]}", "data: [data/*.json], params: {wordfreq_words: 9}}")
+    assert main(["train", "uni trimmed", "--models", str(trim_env)]) == 0
+    folder, rec = built(trim_env)
+    assert asked == [("tr", 9, "best")] and rec["vocabulary_sources"]["wordfreq"]["words"] == 9
+    assert rec["evaluation_texts_changed"]["tr_mini_wiki"]["share_changed"] == 0.0  # UNSEEN's words are listed
+    assert trim.turkish_title("ılık") == "Ilık" and trim.turkish_title("ilaç") == "İlaç"
+
+
+def test_wordfreq_missing_is_one_line(trim_env, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "wordfreq", None)  # import fails as if not installed
+    _edit(trim_env, "data: [data/*.json]}", "data: [data/*.json], params: {wordfreq_words: 100}}")
+    assert main(["train", "uni trimmed", "--models", str(trim_env)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'train.params.wordfreq_words' needs the Python package 'wordfreq'" in err
+    assert _no_folder("uni trimmed")

@@ -160,7 +160,7 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
     if recipe == "trim-vocab":
-        return trim.prepare(entry, texts, conv, params, _base_prefixes(entry, by_name), evals)
+        return trim.prepare(entry, files, conv, params, _base_prefixes(entry, by_name), evals)
     if recipe == "mlm":
         corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
         corpus = sorted({t.strip() for t in corpus if t.strip()})

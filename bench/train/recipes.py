@@ -214,6 +214,7 @@ def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, para
             "positives": sum(1 for r in rows if r[2] > 0)}
 
 
-def trim_vocab(base: str, corpus: list[str], evaluation: dict, out: Path, params: dict, seed: int) -> dict:
+def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, out: Path, params: dict,
+               seed: int) -> dict:
     """No gradient steps: the base with a Turkish-trimmed vocabulary (bench.train.trim)."""
-    return trim.trim_vocab(base, corpus, evaluation, out, params, seed)
+    return trim.trim_vocab(base, corpus, evaluation, sources, out, params, seed)

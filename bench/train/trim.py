@@ -19,7 +19,8 @@ from bench.data import tasks
 from bench.errors import BenchError, Unavailable, one_line
 from bench.train import leakage
 
-DEFAULTS = {"min_count": 1, "keep_chars": True}
+DEFAULTS = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
+WORDFREQ = "wordfreq==3.1.1"
 BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 # Token ids a model config may name; they must survive and be renumbered with the rest.
 CONFIG_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id", "unk_token_id",
@@ -34,9 +35,44 @@ def check_params(label: str, params: dict) -> None:
         raise BenchError(f"{label}: field 'train.params.min_count' must be an integer of 1 or more, got {mc!r}")
     if not isinstance(params["keep_chars"], bool):
         raise BenchError(f"{label}: field 'train.params.keep_chars' must be true or false, got {params['keep_chars']!r}")
+    wf = params["wordfreq_words"]
+    if not isinstance(wf, int) or isinstance(wf, bool) or wf < 0:
+        raise BenchError(f"{label}: field 'train.params.wordfreq_words' must be an integer of 0 or more, got {wf!r}")
 
 
-def prepare(entry, texts: list[str], conv, params: dict, prefixes: tuple[str, str], evals: dict | None):
+def turkish_title(word: str) -> str:
+    return {"i": "İ", "ı": "I"}.get(word[:1], word[:1].upper()) + word[1:]
+
+
+def wordfreq_words(label: str, n: int) -> tuple[list[str], dict]:
+    """The n most frequent Turkish words of the wordfreq package, each lower-case and capitalised (a sentence's or a
+    name's first word); and what training.json says of the source. Words, not sentences: no question in them."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise BenchError(f"{label}: field 'train.params.wordfreq_words' needs the Python package 'wordfreq' "
+                         f"(pip install '{WORDFREQ}')") from None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("wordfreq")
+    except PackageNotFoundError:
+        release = "(version unknown)"
+    words = [w for w in wordfreq.top_n_list("tr", n, wordlist="best") if w.strip()]
+    return [f"{w} {turkish_title(w)}" for w in words], {
+        "source": f"wordfreq {release}, Turkish list ('best'), top {n} words", "words": len(words),
+        "licence": "wordfreq data CC BY-SA 4.0 (word frequencies from Wikipedia, subtitles, news, web text), code "
+                   "Apache-2.0"}
+
+
+def _leaflet_passages(files: list[Path]) -> list[str]:
+    """Leaflet sections as the benchmark encodes them: chunked, each under its medicine's name and heading."""
+    from bench.data import leaflets
+
+    return [f"{c.title}\n{c.text}" for f in files if leaflets.is_leaflet_file(f) for c in leaflets.chunks(f)]
+
+
+def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, str], evals: dict | None):
     """(recipe arguments, training questions, training paragraphs).
 
     The pieces are counted on the texts as the model sees them, prefixes included ("query: " is not Turkish, and
@@ -46,7 +82,7 @@ def prepare(entry, texts: list[str], conv, params: dict, prefixes: tuple[str, st
     label = f"train of '{entry.name}'"
     check_params(label, params)
     evals = leakage.load_eval() if evals is None else evals
-    questions, paragraphs = [], list(texts)
+    questions, paragraphs = [], _leaflet_passages(files)
     if conv is not None:
         qids = sorted(conv.queries)
         keep, params["excluded_eval_questions"] = leakage.exclude_questions([conv.queries[q] for q in qids], evals)
@@ -59,7 +95,11 @@ def prepare(entry, texts: list[str], conv, params: dict, prefixes: tuple[str, st
                          "data files); expected leaflet JSON or SQuAD JSON with Turkish text")
     qp, pp = prefixes
     corpus = [qp + q for q in questions] + [pp + p for p in paragraphs]
-    return (corpus, evaluation_texts(prefixes)), questions, paragraphs
+    sources = {"questions": len(questions), "paragraphs": len(paragraphs)}
+    if params["wordfreq_words"]:
+        words, sources["wordfreq"] = wordfreq_words(label, params["wordfreq_words"])
+        corpus += words
+    return (corpus, evaluation_texts(prefixes), sources), questions, paragraphs
 
 
 def evaluation_texts(prefixes: tuple[str, str], specs=None) -> dict:
@@ -215,8 +255,17 @@ def changed(before, after, texts: list[str]) -> int:
     return sum(x.tokens != y.tokens for x, y in zip(a, b))
 
 
+def _dropped_tokens(before, kept: set, texts: list[str]) -> tuple[int, int]:
+    """(tokens of the untrimmed segmentation whose piece was dropped, all its tokens)."""
+    encs = before.encode_batch(texts, add_special_tokens=False)
+    return sum(t not in kept for e in encs for t in e.tokens), sum(len(e.tokens) for e in encs)
+
+
 def _shares(before, after, evaluation: dict) -> dict:
+    """Per task and role: texts whose token sequence changed; and, finer, the share of their tokens (untrimmed
+    segmentation) that fell on a dropped piece (one dropped piece re-segments a 300-token paragraph)."""
     out = {}
+    kept = set(after.get_vocab())
     for task, texts in evaluation.items():
         if not isinstance(texts, dict):
             out[task] = {"unavailable": texts}
@@ -225,7 +274,9 @@ def _shares(before, after, evaluation: dict) -> dict:
         for role in ("questions", "paragraphs"):
             n = len(texts[role])
             c = changed(before, after, texts[role]) if n else 0
-            row[role] = {"texts": n, "changed": c, "share_changed": round(c / n, 4) if n else None}
+            lost, tokens = _dropped_tokens(before, kept, texts[role]) if n else (0, 0)
+            row[role] = {"texts": n, "changed": c, "share_changed": round(c / n, 4) if n else None,
+                         "tokens_on_dropped_pieces": round(lost / tokens, 4) if tokens else None}
         total = row["questions"]["texts"] + row["paragraphs"]["texts"]
         both = row["questions"]["changed"] + row["paragraphs"]["changed"]
         row["share_changed"] = round(both / total, 4) if total else None
@@ -247,7 +298,8 @@ def _check_saved(out: Path, trimmed_tok, rows: int, sample: list[str]) -> None:
             raise RuntimeError("the saved tokenizer does not tokenize like the rebuilt one")
 
 
-def trim_vocab(base: str, corpus: list[str], evaluation: dict, out: Path, params: dict, seed: int) -> dict:
+def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, out: Path, params: dict,
+               seed: int) -> dict:
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
@@ -264,7 +316,7 @@ def trim_vocab(base: str, corpus: list[str], evaluation: dict, out: Path, params
     new_spec, new_id = trimmed_spec(spec, rows)
     trimmed = Tokenizer.from_str(json.dumps(new_spec))
     _slice_embeddings(encoder, rows, new_id)
-    st.save(str(out))
+    st.save(str(out), create_model_card=False)  # a card's usage example would encode with the untrimmed tokenizer
     for name in SLOW_TOKENIZER_FILES:
         (out / name).unlink(missing_ok=True)
     (out / "tokenizer.json").write_text(json.dumps(new_spec, ensure_ascii=False), encoding="utf-8")
@@ -278,7 +330,8 @@ def trim_vocab(base: str, corpus: list[str], evaluation: dict, out: Path, params
         "pieces_used_by_corpus": used,
         "single_character_pieces_kept": sum(1 for p, _ in new_spec["model"]["vocab"] if len(p) == 1),
         "embedding_rows_before": rows_before, "embedding_rows_after": len(rows),
-        "vocabulary_texts": len(corpus), "vocabulary_tokens": int(sum(counts.values())),
+        "vocabulary_sources": sources, "vocabulary_texts": len(corpus),
+        "vocabulary_tokens": int(sum(counts.values())),
         # Every piece of the counting corpus survives with min_count 1, so this is 0 there: a self-check.
         "vocabulary_texts_changed": changed(original, trimmed, corpus),
         "params_before": int(params_before), "params_after": int(sum(p.numel() for p in st.parameters())),
