@@ -106,6 +106,7 @@ def test_fewer_pieces_and_changed_shares_recorded(trimmed, unigram_model_dir):
     assert shares["paragraphs"]["changed"] == 1 and shares["share_changed"] == pytest.approx(1 / 3, abs=1e-4)
     assert 0 < shares["paragraphs"]["tokens_on_dropped_pieces"] < 1
     assert set(rec["data"]) == {"data/leaflets.json", "data/qa.json"}
+    assert rec["leakage"]["tr_mini_wiki"] == {"questions": 0, "paragraphs": 1}  # x1 is a training paragraph
 
 
 def test_training_report_takes_the_record(trimmed, trim_env, capsys):

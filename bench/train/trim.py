@@ -65,11 +65,11 @@ def wordfreq_words(label: str, n: int) -> tuple[list[str], dict]:
                    "Apache-2.0"}
 
 
-def _leaflet_passages(files: list[Path]) -> list[str]:
-    """Leaflet sections as the benchmark encodes them: chunked, each under its medicine's name and heading."""
+def _leaflet_chunks(files: list[Path]) -> list:
+    """Leaflet sections as the benchmark cuts them: chunked, each under its medicine's name and heading."""
     from bench.data import leaflets
 
-    return [f"{c.title}\n{c.text}" for f in files if leaflets.is_leaflet_file(f) for c in leaflets.chunks(f)]
+    return [c for f in files if leaflets.is_leaflet_file(f) for c in leaflets.chunks(f)]
 
 
 def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, str], evals: dict | None):
@@ -82,20 +82,24 @@ def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, s
     label = f"train of '{entry.name}'"
     check_params(label, params)
     evals = leakage.load_eval() if evals is None else evals
-    questions, paragraphs = [], _leaflet_passages(files)
+    chunks = _leaflet_chunks(files)
+    # Counted as encoded (title, newline, text); the leakage check compares the bare text, as for other recipes.
+    passages, paragraphs = [f"{c.title}\n{c.text}" for c in chunks], [c.text for c in chunks]
+    questions = []
     if conv is not None:
         qids = sorted(conv.queries)
         keep, params["excluded_eval_questions"] = leakage.exclude_questions([conv.queries[q] for q in qids], evals)
         questions = [conv.queries[q] for q, k in zip(qids, keep) if k]
-        paragraphs += _passages(conv)[1]
+        passages += _passages(conv)[1]
+        paragraphs += [d["text"] for d in conv.corpus.values()]
     questions = [q for q in questions if q.strip()]
-    paragraphs = [p for p in paragraphs if p.strip()]
-    if not questions and not paragraphs:
+    passages = [p for p in passages if p.strip()]
+    if not questions and not passages:
         raise BenchError(f"train.data of '{entry.name}': empty vocabulary corpus (no paragraph or question text in the "
                          "data files); expected leaflet JSON or SQuAD JSON with Turkish text")
     qp, pp = prefixes
-    corpus = [qp + q for q in questions] + [pp + p for p in paragraphs]
-    sources = {"questions": len(questions), "paragraphs": len(paragraphs)}
+    corpus = [qp + q for q in questions] + [pp + p for p in passages]
+    sources = {"questions": len(questions), "paragraphs": len(passages)}
     if params["wordfreq_words"]:
         words, sources["wordfreq"] = wordfreq_words(label, params["wordfreq_words"])
         corpus += words
