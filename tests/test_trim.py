@@ -286,3 +286,26 @@ def test_wordfreq_missing_is_one_line(trim_env, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'train.params.wordfreq_words' needs the Python package 'wordfreq'" in err
     assert _no_folder("uni trimmed")
+
+
+def test_truncation_saved_in_the_tokenizer_does_not_hide_pieces(trim_env, unigram_model_dir, tmp_path):
+    """A trained model's tokenizer.json may carry truncation (e5-small contrastive: 256 tokens); pieces past it are
+    counted all the same, and the setting itself is kept."""
+    import shutil
+
+    base = tmp_path / "truncating"
+    shutil.copytree(unigram_model_dir, base)
+    spec = json.loads((base / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["truncation"] = {"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}
+    spec["padding"] = {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None, "pad_id": 1,
+                       "pad_type_id": 0, "pad_token": "<pad>"}
+    (base / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    _edit(trim_env, f"source: {unigram_model_dir},", f"source: {base},")
+    assert main(["train", "uni trimmed", "--models", str(trim_env)]) == 0
+    folder, rec = built(trim_env)
+    before, after = tokenizers_of(unigram_model_dir, folder)
+    survivor = "metin: " + PARAGRAPHS[3]
+    assert len(before.encode(survivor).tokens) > 8
+    assert set(before.encode(survivor).tokens) <= set(after.get_vocab())
+    saved = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    assert saved["truncation"]["max_length"] == 8 and saved["padding"]["pad_id"] == after.token_to_id("<pad>")

@@ -298,8 +298,16 @@ def _check_saved(out: Path, trimmed_tok, rows: int, sample: list[str]) -> None:
         raise RuntimeError(f"trimmed tokenizer has {len(loaded)} tokens, the embedding matrix {rows} rows")
     for text in sample:
         want = trimmed_tok.encode(text).ids
-        if loaded(text)["input_ids"] != want:
+        if loaded(text, truncation=False)["input_ids"] != want:
             raise RuntimeError("the saved tokenizer does not tokenize like the rebuilt one")
+
+
+def _whole_texts(tokenizer):
+    """For counting and comparing: a saved tokenizer.json may carry truncation (a trained model's max_seq_length),
+    which would leave the pieces past it uncounted."""
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, out: Path, params: dict,
@@ -310,7 +318,7 @@ def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, ou
     from bench.models.encoders import dir_bytes
 
     spec = unigram_spec(base)
-    original = Tokenizer.from_str(json.dumps(spec))
+    original = _whole_texts(Tokenizer.from_str(json.dumps(spec)))
     st = SentenceTransformer(base, device="cpu", local_files_only=True)
     encoder = st[0].auto_model
     params_before = sum(p.numel() for p in st.parameters())
@@ -318,7 +326,7 @@ def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, ou
     rows_before = encoder.get_input_embeddings().num_embeddings
     rows = kept_rows(spec, counts, params, _config_ids(encoder.config, rows_before))
     new_spec, new_id = trimmed_spec(spec, rows)
-    trimmed = Tokenizer.from_str(json.dumps(new_spec))
+    trimmed = _whole_texts(Tokenizer.from_str(json.dumps(new_spec)))
     _slice_embeddings(encoder, rows, new_id)
     st.save(str(out), create_model_card=False)  # a card's usage example would encode with the untrimmed tokenizer
     for name in SLOW_TOKENIZER_FILES:
