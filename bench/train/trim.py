@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -125,11 +124,12 @@ def evaluation_texts(prefixes: tuple[str, str], specs=None) -> dict:
 def unigram_spec(folder: str | Path) -> dict:
     path = Path(folder) / "tokenizer.json"
     if not path.is_file():
-        raise BenchError(f"train.base folder {folder}: no tokenizer.json (trim-vocab needs a fast Unigram tokenizer)")
+        # The folder is a cache path: named by the field, not quoted (it may expand BENCH_CACHE or a home folder).
+        raise BenchError("train.base: the model has no tokenizer.json (trim-vocab needs a fast Unigram tokenizer)")
     spec = json.loads(path.read_text(encoding="utf-8"))
     kind = (spec.get("model") or {}).get("type")
     if kind != "Unigram":
-        raise BenchError(f"train.base folder {folder}: tokenizer.json model is {kind!r}, expected 'Unigram' "
+        raise BenchError(f"train.base: the model's tokenizer.json has model type {kind!r}, expected 'Unigram' "
                          "(trim-vocab rebuilds SentencePiece Unigram tokenizers only)")
     return spec
 
