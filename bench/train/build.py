@@ -21,7 +21,7 @@ from bench.models import registry
 from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, machine_info, sha256_file
 from bench.reports import training as training_report
-from bench.train import leakage, recipes, split
+from bench.train import leakage, recipes, split, trim
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
 RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken")}
@@ -166,6 +166,8 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     """(recipe call arguments, training questions, training paragraphs) from the data files."""
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
+    if recipe == "trim-vocab":
+        return trim.prepare(entry, files, conv, params, _base_prefixes(entry, by_name), evals)
     corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
     corpus = sorted({t.strip() for t in corpus if t.strip()})
     if recipe == "static-distill":  # paragraph text only: the vocabulary, and token counts for the weights

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bench.train import trim
+
 DEFAULTS = {
     "mlm": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 5e-5, "mlm_probability": 0.15,
             "freeze_embeddings": False, "heldout_every": 20, "max_texts": None, "head_steps": 0, "head_lr": 1e-3},
@@ -19,6 +21,7 @@ DEFAULTS = {
     # No optimizer: one teacher forward pass per kept token (bench.train.distill).
     "static-distill": {"pca_dims": 256, "trim": True, "vocabulary_size": 0, "min_count": 3, "sif_coefficient": 1e-4,
                        "weighting": "zipf"},
+    "trim-vocab": trim.DEFAULTS,
 }
 
 
@@ -219,3 +222,7 @@ def static_distill(base: str, texts: list[str], out: Path, params: dict, seed: i
     from bench.train.distill import static_distill as distil
 
     return distil(base, texts, out, params, seed)
+def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, out: Path, params: dict,
+               seed: int) -> dict:
+    """No gradient steps: the base with a Turkish-trimmed vocabulary (bench.train.trim)."""
+    return trim.trim_vocab(base, corpus, evaluation, sources, out, params, seed)
