@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from bench.models.embcache import EmbeddingCache
 from bench.errors import BenchError, Unavailable
@@ -80,20 +79,9 @@ class Dense:
         # its predecessor computed (a broken encoder must fail the CI gate even with a warm cache).
         fp = (f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}|{role if self.own_prefix else ''}"
               f"|{code_fingerprint('bench.models')}")
-        keys = [cache.key(fp, t) for t in texts]
-        found = cache.get_many(keys)
-        todo = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(), key=lambda kv: len(kv[1]))
-        # Sorting by length keeps padding, and so wasted compute, low within each batch.
-        bar = tqdm(total=len(todo), desc=f"encode {role} texts", unit="text", disable=not progress or not todo, leave=False)
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
-            vecs = np.asarray(self.embed([t for _, t in chunk], role), dtype=np.float32)
-            new = dict(zip((k for k, _ in chunk), vecs))
-            cache.put_many(new)
-            found.update(new)
-            bar.update(len(chunk))
-        bar.close()
-        return _unit(np.stack([found[k] for k in keys]) if keys else np.zeros((0, 1), np.float32))
+        vecs = cache.compute_missing(fp, texts, lambda t: t, lambda chunk: self.embed(chunk, role), self.batch_size,
+                                     f"encode {role} texts", "text", progress)
+        return _unit(np.stack(vecs) if vecs else np.zeros((0, 1), np.float32))
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         d = self.encode(docs, "passage")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 RRF_K = 60  # Cormack et al. (2009): damps the weight of the very top ranks
 FLOOR = -1e6  # below any real score: documents a re-ranker never saw stay behind the ones it scored
@@ -57,21 +56,11 @@ class CrossEncoderStage:
 
         if not pairs:
             return np.zeros(0, np.float32)
-        cache = EmbeddingCache(cache_dir() / "embeddings.sqlite")
         fp = f"cross-encoder|{self.fingerprint}|{self.model.max_length}|{code_fingerprint('bench.models')}"
-        keys = [cache.key(fp, f"{q}\x00{p}") for q, p in pairs]
-        found = {k: float(v[0]) for k, v in cache.get_many(keys).items()}
-        todo = sorted({k: pair for k, pair in zip(keys, pairs) if k not in found}.items(),
-                      key=lambda kv: len(kv[1][0]) + len(kv[1][1]))
-        bar = tqdm(total=len(todo), desc="re-rank pairs", unit="pair", disable=not todo, leave=False)
-        for start in range(0, len(todo), 256):  # stored every 256 pairs: an interrupted run keeps what it scored
-            chunk = todo[start:start + 256]
-            new = dict(zip((k for k, _ in chunk), self._predict([pair for _, pair in chunk])))
-            cache.put_many({k: np.array([v], np.float32) for k, v in new.items()})
-            found.update(new)
-            bar.update(len(chunk))
-        bar.close()
-        return np.array([found[k] for k in keys], np.float32)
+        scores = EmbeddingCache(cache_dir() / "embeddings.sqlite").compute_missing(
+            fp, pairs, lambda pair: f"{pair[0]}\x00{pair[1]}", lambda chunk: self._predict(chunk)[:, None], 256,
+            "re-rank pairs", "pair")
+        return np.array([s[0] for s in scores], np.float32)
 
 
 @dataclass
