@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test setup clean train wheels
+.PHONY: bench test setup clean train train-full wheels
 
 setup: $(STAMP)
 
@@ -54,6 +54,23 @@ train: $(STAMP) wheels
 		"sadedegel word vectors (idf)"
 	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(RERANK_TASKS) --only $(RERANKERS)
 	$(PY) -m bench report --training-only --models models.yaml --out reports
+
+# The full-size recipes and the layer-pruned students: minutes on a GPU (`bench train` uses one when torch sees it),
+# hours on two cores. Without a GPU here, README "Training on a GPU machine" trains them elsewhere and brings them
+# back (bench.train.transfer); this target then finds them built and only scores them.
+FULL := "e5-small contrastive (full)" "e5-small MLM+contrastive (full)" "e5-small cross-encoder (full)" \
+	"e5-small 6-layer student" "e5-small 4-layer student"
+FULL_ENCODERS := "e5-small contrastive (full)" "e5-small MLM-adapted (full)" "e5-small MLM+contrastive (full)" \
+	"e5-small 6-layer student" "e5-small 4-layer student" "e5-small 6-layer student Turkish-trimmed" \
+	"e5-small 4-layer student Turkish-trimmed"
+FULL_RERANKERS := "BM25 → cross-encoder (full) (top 20)" "Hybrid RRF → cross-encoder (full) (top 20)"
+
+train-full: $(STAMP) wheels
+	for name in $(FULL) "e5-small 6-layer student Turkish-trimmed" "e5-small 4-layer student Turkish-trimmed"; do \
+		$(PY) -m bench train "$$name" --models models.yaml || exit $$?; done
+	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(TRAIN_TASKS) --only $(FULL_ENCODERS)
+	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(RERANK_TASKS) --only $(FULL_RERANKERS)
+	$(PY) -m bench report --models models.yaml --out reports
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -140,7 +140,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from bench.reports import training
+    from bench.reports import students, training
 
     out = Path(args.out)
     written = []
@@ -149,7 +149,7 @@ def cmd_report(args) -> int:
         if not records:
             raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
         written = report.write_reports(records, out)
-    for path in written + training.write_for(out, args.models, required=args.training_only):
+    for path in written + training.write_for(out, args.models, required=args.training_only) + students.write_for(out):
         print(f"wrote {path}")
     return 0
 

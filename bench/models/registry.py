@@ -117,7 +117,8 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 RUN_OPTIONS = ("max_questions",)
 
 RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder",
-           "static-distill": "bi-encoder", "trim-vocab": "bi-encoder"}
+           "static-distill": "bi-encoder", "trim-vocab": "bi-encoder",
+           "prune": "bi-encoder", "merge": "bi-encoder"}
 RECIPE_LOADERS = {"static-distill": "model2vec"}  # the loader of what a recipe builds; sentence-transformers otherwise
 TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted

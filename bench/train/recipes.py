@@ -22,6 +22,14 @@ DEFAULTS = {
     "static-distill": {"pca_dims": 256, "trim": True, "vocabulary_size": 0, "min_count": 3, "sif_coefficient": 1e-4,
                        "weighting": "zipf"},
     "trim-vocab": trim.DEFAULTS,
+    # Layer-pruned student: the teacher's layers `layers` (by index), MSE to the teacher's embeddings on the
+    # training texts (distill_*), then the contrastive recipe with the other keys.
+    "prune": {"layers": None, "distill_epochs": 1, "distill_lr": 1e-4, "distill_batch_size": 64, "max_seq_length": 256,
+              "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": True, "max_pairs": None, "negatives": 1,
+              "cached_minibatch": None, "exclude_eval_questions": False},
+    # Weight-space ensemble (WiSE-FT, Wortsman et al. 2022): `weight` of the base entry's weights, the rest from
+    # the entry named by `with` (e.g. the model it was fine-tuned from). No gradient steps.
+    "merge": {"with": None, "weight": 0.5},
 }
 
 
@@ -215,6 +223,85 @@ def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, para
     shutil.rmtree(plain, ignore_errors=True)
     return {**_finish(trainer, out), "loss": "BinaryCrossEntropyLoss", "examples": len(rows),
             "positives": sum(1 for r in rows if r[2] > 0)}
+
+
+def _keep_layers(encoder, layers: list[int]) -> None:
+    import torch
+
+    from bench.errors import BenchError
+
+    blocks = encoder.encoder.layer
+    bad = [i for i in layers if not 0 <= int(i) < len(blocks)]
+    if not layers or bad or len(set(layers)) != len(layers):
+        raise BenchError(f"train.params.layers: {layers!r} must list distinct layer indices of the teacher's "
+                         f"{len(blocks)} layers (0..{len(blocks) - 1})")
+    encoder.encoder.layer = torch.nn.ModuleList([blocks[int(i)] for i in layers])
+    encoder.config.num_hidden_layers = len(layers)
+
+
+def prune(base: str, texts: list[str], triples: list[tuple[str, str, str]], out: Path, params: dict, seed: int) -> dict:
+    """A student keeping `layers` of the teacher (initialised from them), distilled by MSE to the teacher's
+    embeddings of the training texts (sentence-transformers' layer-reduction recipe), then trained contrastively."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MSELoss
+    from transformers import set_seed
+
+    set_seed(seed)
+    student = SentenceTransformer(base, device="cpu", local_files_only=True)
+    student.max_seq_length = int(params["max_seq_length"])
+    _keep_layers(student[0].auto_model, list(params["layers"] or []))
+    teacher = SentenceTransformer(base, device="cuda" if _cuda() else "cpu", local_files_only=True)
+    teacher.max_seq_length = int(params["max_seq_length"])
+    # The targets are the teacher's own embeddings of the prefixed texts, as it would encode them at search time.
+    targets = teacher.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
+    del teacher
+    if params["freeze_embeddings"]:
+        _freeze_embeddings(student[0].auto_model)
+    data = Dataset.from_dict({"text": texts, "label": targets.tolist()})
+    stage = {**params, "epochs": params["distill_epochs"], "lr": params["distill_lr"],
+             "batch_size": params["distill_batch_size"]}
+    trainer = SentenceTransformerTrainer(model=student, args=_args(SentenceTransformerTrainingArguments, out, stage, seed),
+                                         train_dataset=data, loss=MSELoss(student))
+    trainer.train()
+    distilled = _finish(trainer, out)
+    first = out / "_distilled"
+    student.save(str(first), create_model_card=False)
+    del student, trainer
+    result = contrastive(str(first), triples, out, params, seed)
+    shutil.rmtree(first, ignore_errors=True)
+    return {**result, "layers_kept": [int(i) for i in params["layers"]], "distill_steps": distilled["steps"],
+            "distill_losses": distilled["losses"], "distill_final_loss": distilled["final_loss"],
+            "distill_texts": len(texts)}
+
+
+def merge(base: str, other: str, out: Path, params: dict, seed: int) -> dict:
+    """weight * base + (1 - weight) * other, tensor by tensor; the two must share an architecture."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from bench.errors import BenchError
+
+    w = float(params["weight"])
+    if not 0.0 <= w <= 1.0:
+        raise BenchError(f"train.params.weight: {w} must be between 0 and 1")
+    model = SentenceTransformer(base, device="cpu", local_files_only=True)
+    theirs = SentenceTransformer(other, device="cpu", local_files_only=True)[0].auto_model.state_dict()
+    mine = model[0].auto_model.state_dict()
+    if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise BenchError(f"train.params.with: '{params['with']}' does not have the base's architecture "
+                         "(different tensors or shapes); merge needs two fine-tunings of one model")
+    with torch.no_grad():
+        model[0].auto_model.load_state_dict({k: (w * v + (1 - w) * theirs[k]) if v.is_floating_point() else v
+                                             for k, v in mine.items()})
+    model.save(str(out), create_model_card=False)
+    return {"steps": 0, "losses": [], "final_loss": None, "merged_with": params["with"], "weight": w}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def static_distill(base: str, texts: list[str], out: Path, params: dict, seed: int) -> dict:

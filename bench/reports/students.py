@@ -1,0 +1,168 @@
+"""reports/students.md: the small students (trimmed vocabulary, fewer layers, static embeddings) beside their teacher,
+the base and BM25, per task, from results.json alone; and the issue's targets checked against those figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench.reports import results
+from bench.reports.results import ResultRecord
+from bench.train.leakage import EVAL_TASKS
+
+MARKDOWN = "students.md"
+BM25 = "BM25 (Turkish Snowball)"
+BASE = "multilingual-e5-small (Q4-dequantized)"
+TEACHER = "e5-small contrastive (full)"  # the pruned students' train.base (models.yaml)
+# (registry name, role), in table order.
+ROWS = (
+    (BM25, "lexical baseline"),
+    (BASE, "base"),
+    (TEACHER, "teacher"),
+    ("e5-small Turkish-trimmed", "base, trimmed vocabulary"),
+    ("e5-small contrastive (full) Turkish-trimmed", "teacher, trimmed vocabulary"),
+    ("e5-small 6-layer student", "6 of 12 layers"),
+    ("e5-small 6-layer student Turkish-trimmed", "6 layers, trimmed vocabulary"),
+    ("e5-small 4-layer student", "4 of 12 layers"),
+    ("e5-small 4-layer student Turkish-trimmed", "4 layers, trimmed vocabulary"),
+    ("e5-small (full) static (model2vec)", "static, distilled from the teacher"),
+    ("e5-small static (model2vec)", "static, distilled from the 2-core contrastive model"),
+    ("sadedegel word vectors (idf)", "static, sadedegel word vectors"),
+)
+STUDENTS = tuple(name for name, role in ROWS if "layer" in role or "trimmed" in role)
+STATIC = tuple(name for name, role in ROWS if role.startswith("static"))
+REFERENCE_VARIANT = "torch-fp32"
+COLUMNS = ("Model", "Role", "Variant", "nDCG@10", "Δ vs teacher", "Δ vs BM25", "Params (M)", "Disk MB", "Peak MB",
+           "Query p50 ms", "Passages/s")
+# The issue's targets.
+MAX_INT8_MB = 40.0
+MIN_SPEEDUP = 3.0  # passages/s against the base's torch-fp32 in the same run
+MAX_LOSS = 0.02  # nDCG@10 against the teacher, every task
+STATIC_P50_MS = 0.5
+STATIC_SHARE = 0.85  # of the teacher's nDCG@10
+STATIC_TASKS = ("drug_leaflets", "thquad_dev")
+
+
+def _fmt(v, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def _delta(a: float | None, b: float | None) -> str:
+    return "—" if a is None or b is None else f"{a - b:+.3f}".replace("-", "−")
+
+
+def _rows(records: list[ResultRecord]) -> dict:
+    """{(task, model, variant): record} for ok, unsampled rows of the models this report shows."""
+    names = {name for name, _ in ROWS}
+    return {(r.task, r.model, r.variant): r for r in records
+            if r.status == "ok" and r.model in names and r.ndcg_at_10 is not None and not r.sampled_from}
+
+
+def _ref(rows: dict, task: str, model: str, variant: str) -> ResultRecord | None:
+    return rows.get((task, model, variant)) or rows.get((task, model, REFERENCE_VARIANT)) or next(
+        (r for (t, m, _), r in sorted(rows.items()) if t == task and m == model), None)
+
+
+def table(rows: dict, task: str) -> str:
+    out = []
+    bm25 = _ref(rows, task, BM25, "bm25s")
+    for name, role in ROWS:
+        mine = sorted((r for (t, m, _), r in rows.items() if t == task and m == name),
+                      key=lambda r: (r.variant != REFERENCE_VARIANT, r.variant))
+        for r in mine:
+            teacher = _ref(rows, task, TEACHER, r.variant)
+            out.append((name, role, r.variant, f"{r.ndcg_at_10:.3f}",
+                        "—" if name == TEACHER else _delta(r.ndcg_at_10, teacher and teacher.ndcg_at_10),
+                        "—" if name == BM25 else _delta(r.ndcg_at_10, bm25 and bm25.ndcg_at_10),
+                        _fmt(r.params and r.params / 1e6, ".1f"), _fmt(r.disk_bytes and r.disk_bytes / 1e6, ".1f"),
+                        _fmt(r.peak_rss_mb, ".0f"), _fmt(r.latency_p50_ms, ".2f"), _fmt(r.throughput_per_s, ".0f")))
+    return tabulate(out, headers=COLUMNS, tablefmt="github", disable_numparse=True) if out else ""
+
+
+def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
+    """Each student's int8 form against the size, speed and quality targets."""
+    lines = []
+    for name in STUDENTS:
+        mine = [rows.get((t, name, "onnx-int8")) for t in tasks]
+        if not any(mine):
+            continue
+        disk = next((r.disk_bytes for r in mine if r and r.disk_bytes), None)
+        speed = next((r.throughput_per_s for r in mine if r and r.throughput_per_s), None)
+        base_speed = next((r.throughput_per_s for t in tasks if (r := rows.get((t, BASE, REFERENCE_VARIANT)))
+                           and r.throughput_per_s), None)
+        losses = {}
+        for t, r in zip(tasks, mine):
+            teacher = rows.get((t, TEACHER, REFERENCE_VARIANT))
+            if r and teacher:
+                losses[t] = teacher.ndcg_at_10 - r.ndcg_at_10
+        checks = [
+            ("int8 on disk", disk is not None and disk / 1e6 <= MAX_INT8_MB,
+             "not measured" if disk is None else f"{disk / 1e6:.1f} MB (target ≤ {MAX_INT8_MB:.0f})"),
+            ("passages/s", speed is not None and base_speed is not None and speed >= MIN_SPEEDUP * base_speed,
+             "not timed" if speed is None or base_speed is None else
+             f"{speed:.0f} vs base torch-fp32 {base_speed:.0f}, {speed / base_speed:.1f}× (target ≥ {MIN_SPEEDUP:.0f}×)"),
+            ("loss vs teacher", len(losses) == len(tasks) and max(losses.values()) <= MAX_LOSS,
+             ", ".join(f"{t} {_delta(0, v)}" for t, v in losses.items()) + f" (target ≤ {MAX_LOSS} on every task"
+             + ("" if len(losses) == len(tasks) else f"; scored on {len(losses)} of {len(tasks)}") + ")"),
+        ]
+        met = all(ok for _, ok, _ in checks)
+        lines.append(f"- **{name}** [onnx-int8]: {'meets' if met else 'does not meet'} the student target — "
+                     + "; ".join(f"{what}: {text}{'' if ok else ' ✗'}" for what, ok, text in checks) + ".")
+    return lines
+
+
+def static_verdicts(rows: dict) -> list[str]:
+    lines = []
+    for name in STATIC:
+        mine = {t: r for t in STATIC_TASKS if (r := _ref(rows, t, name, "numpy-fp32"))}
+        if not mine:
+            continue
+        p50 = next((r.latency_p50_ms for r in mine.values() if r.latency_p50_ms is not None), None)
+        shares = {t: r.ndcg_at_10 / teacher.ndcg_at_10 for t, r in mine.items()
+                  if (teacher := rows.get((t, TEACHER, REFERENCE_VARIANT))) and teacher.ndcg_at_10}
+        ok_speed = p50 is not None and p50 <= STATIC_P50_MS
+        ok_quality = len(shares) == len(STATIC_TASKS) and min(shares.values()) >= STATIC_SHARE
+        lines.append(f"- **{name}**: {'meets' if ok_speed and ok_quality else 'does not meet'} the static target — "
+                     f"query p50 {_fmt(p50, '.2f')} ms (target ≤ {STATIC_P50_MS}){'' if ok_speed else ' ✗'}; "
+                     + ", ".join(f"{t} {100 * s:.0f}% of the teacher" for t, s in shares.items())
+                     + f" (target ≥ {100 * STATIC_SHARE:.0f}%){'' if ok_quality else ' ✗'}.")
+    return lines
+
+
+def render(records: list[ResultRecord]) -> str | None:
+    rows = _rows(records)
+    if not any(m in STUDENTS + STATIC for (_, m, _) in rows):
+        return None
+    tasks = [t for t in EVAL_TASKS if any(k[0] == t for k in rows)]
+    timed = [r for r in rows.values() if r.latency_p50_ms is not None]
+    machines = sorted({f"{r.cpu} ({r.simd}, {r.threads} threads)" for r in timed})
+    dates = sorted(r.created[:10] for r in timed if r.created)
+    parts = ["# Small students: trimmed vocabulary, fewer layers, static embeddings", "",
+             f"Teacher: **{TEACHER}** (the best bi-encoder trained here; models.yaml names it as the pruned students' "
+             "base). Rebuilt from `results.json` by `python -m bench report`. Disk MB is the variant's own files "
+             "(the torch-fp32 folder, the int8 ONNX file); peak MB the worker's resident memory; query p50 at batch "
+             "1; passages/s at batch 32.", ""]
+    if machines:
+        parts += [f"Timings: {'; '.join(machines)}" + (f", measured {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+                                                     if dates else "") + ".", ""]
+    parts += ["## Targets", ""] + (student_verdicts(rows, tasks) or ["- No student has an onnx-int8 row yet."]) + \
+        (static_verdicts(rows) or ["- No static model has been scored yet."]) + [""]
+    for task in tasks:
+        t = table(rows, task)
+        if t:
+            parts += [f"## {task}", "", t, ""]
+    return "\n".join(parts)
+
+
+def write_for(out_dir: str | Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    path = out_dir / "results.json"
+    text = render(results.read(path)) if path.is_file() else None
+    if text is None:
+        return []
+    target = out_dir / MARKDOWN
+    tmp = target.with_suffix(".md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return [target]

@@ -1,0 +1,469 @@
+"""Train on a machine that cannot hold the base model, and bring the result back small (bench's GPU machine).
+
+That machine takes and returns at most 64 MiB a call, in files of 16 MiB at most, while multilingual-e5-small is
+470 MB in fp32: 96M of its 118M parameters are the 250k-row embedding matrix. Every gradient recipe can freeze that
+matrix (train.params.freeze_embeddings), so training changes only the 21M-parameter body and adds small heads:
+
+- `prepare` (here): the root base cut to the pieces the training texts use (trim-vocab's slicing; those texts keep
+  their token sequences, checked), in fp16; a registry naming it as the base, with the entries to train and their
+  train blocks unchanged; the data files and evaluation tasks (the leakage check and the question exclusion need
+  them), mirrored at the same relative paths so training.json names the files as it would here.
+- `train` (there): `bench train` for each entry, then `pack`: each trained folder as per-row int8 deltas of the
+  tensors training changed against that base, new tensors (a classifier head) in full, and its small files; one
+  tar split into 16 MiB parts.
+- `unpack` (here): full-vocabulary fp32 base + deltas -> the trained folders in the cache, with the base's
+  tokenizer; training.json as written there, plus a `transfer` record (what was cut, the int8 rounding error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import lzma
+import os
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.paths import cache_dir
+
+PART_BYTES = 16 * 1024 * 1024  # what one returned file may hold
+BUNDLE_BYTES = 60 * 1024 * 1024  # what one call may bring back (64 MiB), less room for a log
+BUNDLE_FILES = 7  # of the 8 files a call brings back, one left for a log
+# Files that depend on the vocabulary or are rebuilt from the base: taken from the full-vocabulary base on unpack.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
+                   "added_tokens.json")
+SMALL_FILE_BYTES = 1 << 20
+CUT = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
+
+
+def _chains(models_path: Path, names: list[str]):
+    from bench.models import registry
+    from bench.train import build
+
+    by_name = {e.name: e for e in registry.load_registry(models_path)}
+    todo = []
+    for name in names:
+        if name not in by_name or not by_name[name].train:
+            raise BenchError(f"{models_path}: no trained entry named '{name}'")
+        for e in build.order(by_name[name], by_name):
+            if e not in todo:
+                todo.append(e)
+    roots = {e.train["base"] for e in todo if not by_name[e.train["base"]].train}
+    if len(roots) != 1:
+        raise BenchError(f"transfer: the entries start from more than one base ({', '.join(sorted(roots))}); "
+                         "prepare one transfer per base")
+    bad = [e.name for e in todo if e.train["recipe"] not in ("mlm", "contrastive", "cross-encoder", "prune")
+           or not (e.train.get("params") or {}).get("freeze_embeddings")]
+    if bad:
+        raise BenchError(f"{models_path}: '{bad[0]}': transfer needs a gradient recipe with "
+                         "params.freeze_embeddings: true (the delta carries the body, not the embedding matrix)")
+    return by_name, todo, by_name[roots.pop()]
+
+
+def training_texts(entries, by_name: dict, models_path: Path) -> list[str]:
+    """Every text a recipe may tokenize, in every form it may take (bare, prefixed, title + text)."""
+    from bench.train import build
+
+    out = set()
+    for e in entries:
+        qp, pp = build._base_prefixes(e, by_name)
+        texts, conv = build.read_corpus(build.data_files(e, models_path))
+        passages = build._passages(conv)[1] if conv else []
+        bare = texts + passages + ([d["text"] for d in conv.corpus.values()] if conv else [])
+        questions = list(conv.queries.values()) if conv else []
+        out |= {t.strip() for t in bare + questions} | {pp + t for t in bare} | {qp + q for q in questions}
+    return sorted(t for t in out if t)
+
+
+def _mirror(src: Path, root: Path, tree: Path) -> Path:
+    dest = tree / os.path.relpath(src.resolve(), root)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dest)
+    return dest
+
+
+def prepare(models_path: str | Path, names: list[str], out: str | Path) -> dict:
+    import yaml
+    from safetensors.torch import load_file, save_file
+
+    from bench.data import tasks
+    from bench.train import build, leakage, trim
+
+    models_path, out = Path(models_path).resolve(), Path(out)
+    by_name, todo, root = _chains(models_path, names)
+    source = build.base_folder(root)
+    texts = training_texts(todo, by_name, models_path)
+    shutil.rmtree(out, ignore_errors=True)
+    base = out / "base"
+    base.mkdir(parents=True)
+    cut = trim.trim_vocab(source, texts, {}, {}, base, dict(CUT), 0)
+    if cut["vocabulary_texts_changed"]:
+        raise RuntimeError(f"{cut['vocabulary_texts_changed']} training texts tokenize differently after the cut")
+    weights = base / "model.safetensors"
+    state = load_file(str(weights))
+    save_file({k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}, str(weights))
+    # A Q4-dequantized base has few distinct values per block: xz halves it (60 -> 27 MB for e5-small).
+    with open(weights, "rb") as src, lzma.open(str(weights) + ".xz", "wb", preset=6) as dst:
+        shutil.copyfileobj(src, dst)
+    weights.unlink()
+
+    # Data and task files at the same paths relative to their common ancestor as here.
+    specs = leakage.eval_specs()
+    files = sorted({f for e in todo for f in build.data_files(e, models_path)})
+    task_paths = [Path(s.yaml_path) for s in specs] + [s.data_path for s in specs] + [
+        s.questions_path for s in specs if getattr(s, "questions", None)]
+    anchor = Path(os.path.commonpath([str(p.resolve()) for p in files + task_paths + [models_path]]))
+    tree = out / "tree"
+    for p in files + task_paths:
+        _mirror(p, anchor, tree)
+    registry_copy = tree / os.path.relpath(models_path, anchor)
+    keep = [root.name] + [e.name for e in todo]
+    raw = yaml.safe_load(models_path.read_text(encoding="utf-8"))
+    entries = [dict(m) for m in raw["models"] if m["name"] in keep]
+    for m in entries:
+        if m["name"] == root.name:  # the cut base, loaded as a plain sentence-transformers folder
+            m.update(loader="sentence-transformers", source=os.path.relpath(base.resolve(), registry_copy.parent),
+                     install="")
+            m.pop("variants", None)
+    registry_copy.write_text(yaml.safe_dump({"models": entries}, allow_unicode=True, sort_keys=False),
+                             encoding="utf-8")
+    plan = {"models": os.path.relpath(registry_copy, out),
+            "tasks": os.path.relpath(tree / os.path.relpath(tasks.tasks_dir().resolve(), anchor), out),
+            "names": [e.name for e in todo], "base": root.name,
+            "cut": {k: cut[k] for k in ("pieces_original", "pieces_kept", "vocabulary_texts",
+                                        "vocabulary_texts_changed")} | {"dtype": "float16"}}
+    (out / "plan.json").write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return plan
+
+
+def _reference_name(name: str, record: dict, base_keys: set) -> str | None:
+    """The base tensor a trained tensor started from: the same name, less a head model's prefix (bert.), with a
+    pruned student's layer i mapped to the teacher layer it was initialised from."""
+    parts = name.split(".")
+    candidates = [name] + ([".".join(parts[1:])] if len(parts) > 1 else [])
+    kept = record.get("layers_kept")
+    out = []
+    for c in candidates:
+        p = c.split(".")
+        if kept and len(p) > 2 and p[0] == "encoder" and p[1] == "layer":
+            p[2] = str(kept[int(p[2])])
+        out.append(".".join(p))
+    return next((c for c in out if c in base_keys), None)
+
+
+def quantize_rows(delta):
+    """Per-row symmetric int8: the error of each element is at most half its row's step (max |delta| / 127)."""
+    import torch
+
+    rows = delta.reshape(delta.shape[0], -1) if delta.dim() > 1 else delta.reshape(1, -1)
+    scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127
+    q = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return q.reshape(delta.shape), scale.float()
+
+
+def dequantize_rows(q, scale):
+    rows = q.reshape(q.shape[0], -1) if q.dim() > 1 else q.reshape(1, -1)
+    return (rows.float() * scale[:, None]).reshape(q.shape)
+
+
+def pack_one(folder: Path, base: Path) -> tuple[dict, dict]:
+    """(tensors to ship, manifest) for one trained folder against the base it was trained from."""
+    from safetensors.torch import load_file
+
+    record = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    base_state = {k: v.float() for k, v in load_file(str(base / "model.safetensors")).items()}
+    trained = load_file(str(folder / "model.safetensors"))
+    words = base_state["embeddings.word_embeddings.weight"]
+    tensors, kinds = {}, {}
+    for name, value in trained.items():
+        ref = _reference_name(name, record, set(base_state))
+        value = value.float()
+        if ref is None or base_state[ref].shape != value.shape:
+            if value.shape == words.shape:
+                raise BenchError(f"{folder}: tensor {name} has the vocabulary's shape but no base counterpart")
+            tensors[name] = value
+            kinds[name] = "full"
+            continue
+        delta = value - base_state[ref]
+        if ref == "embeddings.word_embeddings.weight":
+            if delta.abs().max() > 0:
+                raise BenchError(f"{folder}: the word embeddings changed in training; transfer needs "
+                                 "params.freeze_embeddings: true")
+            kinds[name] = f"same:{ref}"
+            continue
+        if not delta.abs().max() > 0:
+            kinds[name] = f"same:{ref}"
+            continue
+        q, scale = quantize_rows(delta)
+        tensors[name + "::q"], tensors[name + "::scale"] = q, scale
+        kinds[name] = f"delta:{ref}"
+        del delta
+    small = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and p.name not in TOKENIZER_FILES and p.name != "model.safetensors" and \
+                p.stat().st_size <= SMALL_FILE_BYTES:
+            small[rel] = p.read_text(encoding="utf-8")
+    return tensors, {"name": record["name"], "tensors": kinds, "files": small}
+
+
+def fidelity(folder: Path, tensors: dict, manifest: dict, base: Path, texts: list[str]) -> dict:
+    """How far base + shipped deltas is from the trained model (the int8 rounding): the lowest embedding cosine
+    for a bi-encoder, the largest score difference for a cross-encoder."""
+    import tempfile
+
+    import numpy as np
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rebuilt = Path(tmp) / "m"
+        shutil.copytree(folder, rebuilt)
+        save_file(apply(tensors, manifest, base / "model.safetensors"), str(rebuilt / "model.safetensors"))
+        cross, a = _outputs(folder, texts)
+        _, b = _outputs(rebuilt, texts)
+    if cross:
+        return {"max_abs_score_diff": round(float(np.max(np.abs(a - b))), 6)}
+    cos = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return {"min_cosine": round(float(np.min(cos)), 6)}
+
+
+def _outputs(folder: Path, texts: list[str]):
+    import numpy as np
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    if "ForSequenceClassification" in (folder / "config.json").read_text(encoding="utf-8"):
+        pairs = [(t, texts[(i + 1) % len(texts)]) for i, t in enumerate(texts)]
+        return True, np.asarray(CrossEncoder(str(folder), local_files_only=True).predict(pairs, show_progress_bar=False))
+    return False, SentenceTransformer(str(folder), local_files_only=True).encode(texts, show_progress_bar=False)
+
+
+def apply(tensors: dict, manifest: dict, base_weights: Path) -> dict:
+    """The trained state dict from base weights (any vocabulary size: the word embeddings come from there)."""
+    from safetensors.torch import load_file
+
+    base_state = load_file(str(base_weights))
+    out = {}
+    for name, kind in manifest["tensors"].items():
+        if kind == "full":
+            out[name] = tensors[name].float().contiguous()
+            continue
+        how, ref = kind.split(":", 1)
+        value = base_state[ref].float().clone()
+        if how == "delta":
+            value += dequantize_rows(tensors[name + "::q"], tensors[name + "::scale"])
+        out[name] = value.contiguous()
+    return out
+
+
+def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = None,
+                   budget_s: float | None = None) -> dict:
+    """There: build every planned entry, then pack them (each entry's failure is recorded; the rest go on). Past
+    budget_s no further build starts, so what was built still comes back inside the machine's time limit."""
+    import time
+
+    start = time.monotonic()
+    from bench.models import registry
+    from bench.train import build
+
+    folder, out = Path(folder).resolve(), Path(out)
+    plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    weights = folder / "base" / "model.safetensors"
+    if not weights.is_file():
+        with lzma.open(str(weights) + ".xz") as src, open(weights, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    _to_fp32(weights)  # shipped in fp16; trained (and diffed) in fp32
+    os.environ["BENCH_TASKS_DIR"] = str(folder / plan["tasks"])
+    models = folder / plan["models"]
+    by_name = {e.name: e for e in registry.load_registry(models)}
+    texts = training_texts([by_name[n] for n in plan["names"]], by_name, models)[:64]
+    report = {"plan": plan, "built": {}, "failed": {}}
+    staging = folder / "packed"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for name in plan["names"]:
+        if budget_s is not None and time.monotonic() - start > budget_s:
+            report["failed"][name] = f"not started: past the {budget_s:.0f} s budget"
+            continue
+        try:
+            t0 = time.monotonic()
+            build.build(name, models, max_steps=max_steps)
+            trained = registry.trained_dir(by_name[name])
+            tensors, manifest = pack_one(trained, folder / "base")
+            manifest["fidelity"] = fidelity(trained, tensors, manifest, folder / "base", texts)
+            report["built"][name] = {"fidelity": manifest["fidelity"], "seconds": round(time.monotonic() - t0, 1),
+                                     "parts": write_archive(tensors, manifest, staging / registry.slug(name))}
+            print(f"packed {name}: {manifest['fidelity']}", flush=True)
+        except Exception as e:  # one failing recipe never loses the others
+            report["failed"][name] = f"{type(e).__name__}: {e}"
+            print(f"FAILED {name}: {e}", flush=True)
+    report["bundles"] = bundles(report["built"], staging)
+    # The first bundle comes back with this call; the others wait outside the carried folder (a later call that
+    # does not carry it again finds it removed) for `cp BUNDLE/* $OUT/` while the machine is still warm.
+    held = Path(os.environ.get("BENCH_TRANSFER_HOLD") or (cache_dir() / "transfer"))
+    shutil.rmtree(held, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for k, files in enumerate(report["bundles"] or [[]]):
+        dest = out if k == 0 else held / f"bundle-{k + 1}"
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        for f in files:
+            shutil.copy2(staging / f, dest / f)
+        if k:
+            print(f"bundle {k + 1} of {len(report['bundles'])}: fetch with `cp {dest}/* $OUT/`", flush=True)
+    print(json.dumps({k: v for k, v in report.items() if k != "plan"}, indent=2, ensure_ascii=False), flush=True)
+    return report
+
+
+def write_archive(tensors: dict, manifest: dict, stem: Path) -> list[str]:
+    """One model as an xz tar (manifest + tensors) in parts of PART_BYTES; returns the part file names."""
+    from safetensors.torch import save
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz", preset=3) as tar:
+        for member, data in (("manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8")),
+                             ("tensors.safetensors", save({k: v.contiguous() for k, v in tensors.items()}))):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    data = buf.getvalue()
+    names = []
+    for i in range(0, len(data), PART_BYTES):
+        names.append(f"{stem.name}.part{i // PART_BYTES:02d}")
+        (stem.parent / names[-1]).write_bytes(data[i:i + PART_BYTES])
+    return names
+
+
+def bundles(built: dict, staging: Path) -> list[list[str]]:
+    """Models grouped, in order, into what one call can bring back (BUNDLE_BYTES; BUNDLE_FILES with report.json)."""
+    out, size = [[]], 0
+    for info in built.values():
+        need = sum((staging / f).stat().st_size for f in info["parts"])
+        if out[-1] and (size + need > BUNDLE_BYTES or len(out[-1]) + len(info["parts"]) > BUNDLE_FILES - 1):
+            out.append([])
+            size = 0
+        out[-1] += info["parts"]
+        size += need
+    return out if out[-1] else out[:-1]
+
+
+def _to_fp32(weights: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(weights))
+    if any(v.dtype != v.float().dtype for v in state.values() if v.is_floating_point()):
+        save_file({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}, str(weights))
+
+
+def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
+    """Here: rebuild each packed model over the full-vocabulary base into the cache, complete or not at all."""
+    from safetensors.torch import save_file
+
+    from bench.models import registry
+    from bench.provenance import sha256_file
+    from bench.train import build, trim
+
+    folder = Path(parts_dir)
+    if not (folder / "report.json").is_file():
+        raise BenchError(f"{folder}: no report.json (expected a folder that `transfer train` returned)")
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    models_path = Path(models_path)
+    by_name = {e.name: e for e in registry.load_registry(models_path)}
+    base_dir = Path(build.base_folder(by_name[report["plan"]["base"]]))
+    done = []
+    for name, info in report["built"].items():
+        if not all((folder / p).is_file() for p in info["parts"]):
+            print(f"{name}: not in {folder} (its parts come in another bundle)", flush=True)
+            continue
+        with tarfile.open(fileobj=io.BytesIO(b"".join((folder / p).read_bytes() for p in info["parts"])),
+                          mode="r:xz") as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())
+            tensors = load_file_bytes(tar.extractfile("tensors.safetensors").read())
+        entry = by_name.get(name)
+        if entry is None or not entry.train:
+            raise BenchError(f"{models_path}: the pack holds '{name}', which is not a trained entry here")
+        record = json.loads(manifest["files"]["training.json"])
+        local = {build._display(f, entry.base_dir): sha256_file(f) for f in build.data_files(entry, models_path)}
+        if sorted(local.values()) != sorted(record["data"].values()):
+            raise BenchError(f"'{name}': the pack was trained on other data files than {models_path} names here "
+                             "(sha256 differs)")
+        final = registry.trained_dir(entry)
+        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            for name_, text in manifest["files"].items():
+                (tmp / name_).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name_).write_text(text, encoding="utf-8")
+            for f in TOKENIZER_FILES:
+                if (base_dir / f).is_file():
+                    shutil.copy2(base_dir / f, tmp / f)
+            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+            base_config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+            for key in ("vocab_size",) + trim.CONFIG_IDS:
+                if key in base_config:
+                    config[key] = base_config[key]
+            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            save_file(apply(tensors, manifest, base_dir / "model.safetensors"), str(tmp / "model.safetensors"))
+            record["transfer"] = {
+                "how": "trained with the vocabulary cut to the training texts' pieces (fp16 base); the body's "
+                       "changes shipped as per-row int8 deltas and added to the full-vocabulary fp32 base here",
+                **report["plan"]["cut"], "int8_fidelity": manifest["fidelity"]}
+            (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                                       encoding="utf-8")
+            if final.exists():
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        done.append(name)
+        print(f"{name}: unpacked into {final}", flush=True)
+    return done
+
+
+def load_file_bytes(data: bytes) -> dict:
+    from safetensors.torch import load
+
+    return load(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.errors import one_line
+
+    ap = argparse.ArgumentParser(prog="python -m bench.train.transfer", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare", help="cut base + registry + data into a folder to send")
+    p.add_argument("names", nargs="+")
+    p.add_argument("--models", default="models.yaml")
+    p.add_argument("--out", default=".remote")
+    t = sub.add_parser("train", help="(there) build the planned entries and pack them into OUT")
+    t.add_argument("folder")
+    t.add_argument("--out", required=True)
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--budget-s", type=float, help="start no build after this many seconds")
+    u = sub.add_parser("unpack", help="(here) rebuild the packed models into the cache")
+    u.add_argument("parts")
+    u.add_argument("--models", default="models.yaml")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "prepare":
+            print(json.dumps(prepare(a.models, a.names, a.out), indent=2, ensure_ascii=False))
+        elif a.cmd == "train":
+            report = train_and_pack(a.folder, a.out, a.max_steps, a.budget_s)
+            return 1 if report["failed"] else 0
+        else:
+            unpack(a.parts, a.models)
+    except BenchError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

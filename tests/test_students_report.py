@@ -1,0 +1,50 @@
+"""reports/students.md from result records alone: the tables and the issue's targets, met and not met."""
+
+from __future__ import annotations
+
+from bench.reports import results, students
+from bench.reports.results import ResultRecord
+
+TASKS = ("drug_leaflets", "thquad_dev")
+
+
+def rec(model: str, variant: str, task: str, ndcg: float, **kw) -> ResultRecord:
+    return ResultRecord(task=task, model=model, variant=variant, status="ok", ndcg_at_10=ndcg, n_queries=50,
+                        cpu="Test CPU", simd="avx2", threads=2, created="2026-11-26T06:00:00", **kw)
+
+
+def records(student_ndcg: float = 0.79, static_p50: float = 0.3) -> list[ResultRecord]:
+    out = []
+    for t in TASKS:
+        out += [rec(students.BM25, "bm25s", t, 0.70, latency_p50_ms=0.2),
+                rec(students.BASE, "torch-fp32", t, 0.78, throughput_per_s=10.0, latency_p50_ms=20.0),
+                rec(students.TEACHER, "torch-fp32", t, 0.80, throughput_per_s=10.0, latency_p50_ms=20.0),
+                rec("e5-small 6-layer student Turkish-trimmed", "onnx-int8", t, student_ndcg, disk_bytes=31_000_000,
+                    throughput_per_s=45.0, latency_p50_ms=4.0, params=23_000_000),
+                rec("e5-small 4-layer student", "onnx-int8", t, 0.70, disk_bytes=90_000_000, throughput_per_s=25.0),
+                rec("e5-small (full) static (model2vec)", "numpy-fp32", t, 0.72, latency_p50_ms=static_p50)]
+    return out
+
+
+def test_targets_met_and_not_met():
+    text = students.render(records())
+    assert "**e5-small 6-layer student Turkish-trimmed** [onnx-int8]: meets the student target" in text
+    four = next(line for line in text.splitlines() if line.startswith("- **e5-small 4-layer student**"))
+    assert "does not meet" in four and "90.0 MB (target ≤ 40) ✗" in four and "2.5×" in four
+    assert "drug_leaflets −0.100" in four or "drug_leaflets +0.100" in four
+    assert "**e5-small (full) static (model2vec)**: meets the static target" in text and "90% of the teacher" in text
+    assert "## drug_leaflets" in text and "| e5-small 6-layer student Turkish-trimmed" in text
+    assert "Test CPU (avx2, 2 threads), measured 2026-11-26" in text
+
+
+def test_quality_loss_and_slow_static_are_flagged():
+    text = students.render(records(student_ndcg=0.75, static_p50=0.9))
+    assert "6-layer student Turkish-trimmed** [onnx-int8]: does not meet" in text
+    assert "query p50 0.90 ms (target ≤ 0.5) ✗" in text
+
+
+def test_no_students_no_report(tmp_path):
+    only_base = [r for r in records() if r.model in (students.BM25, students.BASE)]
+    assert students.render(only_base) is None
+    results.write(only_base, tmp_path / "results.json")
+    assert students.write_for(tmp_path) == []
