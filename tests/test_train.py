@@ -294,3 +294,15 @@ def test_a_quick_build_is_not_taken_for_the_real_one(train_env):
     assert main(["train", "tiny cross-encoder", "--models", str(train_env), "--max-steps", "2"]) == 0
     with pytest.raises(Unavailable, match="quick build"):
         registry.check_available(entry(train_env, "tiny cross-encoder"))
+
+
+def test_a_rebuilt_base_makes_its_derived_model_stale(train_env, capsys):
+    assert main(["train", "tiny MLM+contrastive", "--models", str(train_env)]) == 0
+    derived = entry(train_env, "tiny MLM+contrastive")
+    assert registry.trained_mismatch(derived) is None
+    assert main(["train", "tiny MLM", "--models", str(train_env), "--force"]) == 0
+    assert registry.trained_mismatch(derived) == "its base 'tiny MLM' was rebuilt after it"
+    capsys.readouterr()
+    assert main(["train", "tiny MLM+contrastive", "--models", str(train_env)]) == 0
+    assert "tiny MLM+contrastive: training" in capsys.readouterr().out
+    assert registry.trained_mismatch(entry(train_env, "tiny MLM+contrastive")) is None

@@ -160,3 +160,12 @@ def test_merge_averages_the_weights_and_loads(env, unigram_model_dir, capsys):  
     env.write_text(env.read_text(encoding="utf-8").replace("with: uni,", "with: nobody,"), encoding="utf-8")
     assert main(["train", "uni merged", "--models", str(env), "--force"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: 'uni merged': field 'train.params.with'")
+
+
+def test_prune_distillation_only(env):
+    env.write_text(env.read_text(encoding="utf-8").replace("epochs: 50, freeze_embeddings: true, layers: [1]",
+                                                           "epochs: 0, freeze_embeddings: true, layers: [1]"),
+                   encoding="utf-8")
+    assert main(["train", "uni student", "--models", str(env)]) == 0
+    rec = json.loads((registry.trained_dir(by_name(env)["uni student"]) / "training.json").read_text(encoding="utf-8"))
+    assert rec["loss"] == "MSELoss" and rec["losses"] == rec["distill_losses"] and falls(rec["losses"])

@@ -299,7 +299,26 @@ def trained_mismatch(entry: ModelEntry) -> str | None:
     for key, value in sorted(given.items()):
         if params.get(key) != value:
             return f"params.{key}: built {params.get(key)!r}, registry {value!r}"
+    # A model built from a trained base that has been rebuilt since (same name, new weights) is stale too.
+    recorded = built.get("base_build")
+    if recorded:
+        marker = cache_dir_trained() / slug(want["base"]) / TRAINED_MARKER
+        if marker.is_file() and base_build_id(marker) != recorded:
+            return f"its base '{want['base']}' was rebuilt after it"
     return None
+
+
+def cache_dir_trained() -> Path:
+    from bench.paths import cache_dir
+
+    return cache_dir() / "trained"
+
+
+def base_build_id(marker: Path) -> str:
+    """Names one build of a trained model: the sha256 of its training.json (which holds its wall time and losses)."""
+    import hashlib
+
+    return hashlib.sha256(marker.read_bytes()).hexdigest()[:16]
 
 
 def resolve_source(entry: ModelEntry) -> str:

@@ -14,14 +14,14 @@ from bench.train.leakage import EVAL_TASKS
 MARKDOWN = "students.md"
 BM25 = "BM25 (Turkish Snowball)"
 BASE = "multilingual-e5-small (Q4-dequantized)"
-TEACHER = "e5-small contrastive (full)"  # the pruned students' train.base (models.yaml)
+TEACHER = "e5-small contrastive (full) + base, averaged"  # the pruned students' train.base (models.yaml)
 # (registry name, role), in table order.
 ROWS = (
     (BM25, "lexical baseline"),
     (BASE, "base"),
     (TEACHER, "teacher"),
     ("e5-small Turkish-trimmed", "base, trimmed vocabulary"),
-    ("e5-small contrastive (full) Turkish-trimmed", "teacher, trimmed vocabulary"),
+    ("e5-small contrastive (full) + base, averaged, Turkish-trimmed", "teacher, trimmed vocabulary"),
     ("e5-small 6-layer student", "6 of 12 layers"),
     ("e5-small 6-layer student Turkish-trimmed", "6 layers, trimmed vocabulary"),
     ("e5-small 4-layer student", "4 of 12 layers"),

@@ -256,6 +256,8 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
         wall = round(time.perf_counter() - start, 1)
         record = {
             "name": entry.name, "recipe": recipe, "base": base.name, "seed": seed, "params": params,
+            **({"base_build": registry.base_build_id(registry.trained_dir(base) / registry.TRAINED_MARKER)}
+               if base.train else {}),
             "data": {_display(f, entry.base_dir): sha256_file(f) for f in files},
             "split": "thquad-style SQuAD files: train side of bench.train.split (hash of paragraph text, 1 in "
                      f"{split.DEV_BUCKETS} to dev)",

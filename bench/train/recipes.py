@@ -268,7 +268,11 @@ def prune(base: str, texts: list[str], triples: list[tuple[str, str, str]], out:
     first = out / "_distilled"
     student.save(str(first), create_model_card=False)
     del student, trainer
-    result = contrastive(str(first), triples, out, params, seed)
+    if float(params["epochs"]) > 0:
+        result = contrastive(str(first), triples, out, params, seed)
+    else:  # distillation only: the student is the teacher's copy, and keeps its breadth
+        shutil.copytree(first, out, dirs_exist_ok=True)
+        result = {**distilled, "loss": "MSELoss", "examples": len(texts)}
     shutil.rmtree(first, ignore_errors=True)
     return {**result, "layers_kept": [int(i) for i in params["layers"]], "distill_steps": distilled["steps"],
             "distill_losses": distilled["losses"], "distill_final_loss": distilled["final_loss"],

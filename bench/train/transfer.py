@@ -56,8 +56,10 @@ def _chains(models_path: Path, names: list[str]):
     if len(roots) != 1:
         raise BenchError(f"transfer: the entries start from more than one base ({', '.join(sorted(roots))}); "
                          "prepare one transfer per base")
-    bad = [e.name for e in todo if e.train["recipe"] not in ("mlm", "contrastive", "cross-encoder", "prune")
-           or not (e.train.get("params") or {}).get("freeze_embeddings")]
+    # merge averages two such models, so its embeddings stay the base's too (pack_one checks it)
+    bad = [e.name for e in todo if e.train["recipe"] != "merge" and (
+        e.train["recipe"] not in ("mlm", "contrastive", "cross-encoder", "prune")
+        or not (e.train.get("params") or {}).get("freeze_embeddings"))]
     if bad:
         raise BenchError(f"{models_path}: '{bad[0]}': transfer needs a gradient recipe with "
                          "params.freeze_embeddings: true (the delta carries the body, not the embedding matrix)")
@@ -136,7 +138,7 @@ def prepare(models_path: str | Path, names: list[str], out: str | Path) -> dict:
                              encoding="utf-8")
     plan = {"models": os.path.relpath(registry_copy, out),
             "tasks": os.path.relpath(tree / os.path.relpath(tasks.tasks_dir().resolve(), anchor), out),
-            "names": [e.name for e in todo], "base": root.name,
+            "names": [e.name for e in todo], "pack": list(names), "base": root.name,
             "cut": {k: cut[k] for k in ("pieces_original", "pieces_kept", "vocabulary_texts",
                                         "vocabulary_texts_changed")} | {"dtype": "float16"}}
     (out / "plan.json").write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -287,7 +289,9 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
     staging = folder / "packed"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    for name in plan["names"]:
+    # Only the entries asked for come back: a base rebuilt there on the way (same recipe and seed) is not
+    # bit-identical to the one built here, and need not travel.
+    for name in plan.get("pack", plan["names"]):
         if budget_s is not None and time.monotonic() - start > budget_s:
             report["failed"][name] = f"not started: past the {budget_s:.0f} s budget"
             continue
@@ -415,6 +419,13 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
                 "how": "trained with the vocabulary cut to the training texts' pieces (fp16 base); the body's "
                        "changes shipped as per-row int8 deltas and added to the full-vocabulary fp32 base here",
                 **report["plan"]["cut"], "int8_fidelity": manifest["fidelity"]}
+            if "base_build" in record:  # the base was rebuilt there; this model now hangs off the one built here
+                marker = registry.trained_dir(by_name[record["base"]]) / registry.TRAINED_MARKER
+                record["transfer"]["base_rebuilt_there"] = True
+                if marker.is_file():
+                    record["base_build"] = registry.base_build_id(marker)
+                else:
+                    record.pop("base_build")
             (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
                                                        encoding="utf-8")
             if final.exists():
