@@ -30,7 +30,7 @@ def test_targets_met_and_not_met():
     text = students.render(records())
     assert "**e5-small 6-layer student Turkish-trimmed** [onnx-int8]: meets the student target" in text
     four = next(line for line in text.splitlines() if line.startswith("- **e5-small 4-layer student**"))
-    assert "does not meet" in four and "90.0 MB (target ≤ 40) ✗" in four and "2.5×" in four
+    assert "does not meet" in four and "90.0 MB (target ≤ 40) ✗" in four and "2.50×" in four
     assert "drug_leaflets −0.100" in four or "drug_leaflets +0.100" in four
     assert "**e5-small (full) static (model2vec)**: meets the static target" in text and "90% of the teacher" in text
     assert "## drug_leaflets" in text and "| e5-small 6-layer student Turkish-trimmed" in text

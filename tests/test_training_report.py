@@ -229,12 +229,17 @@ def built(name, content):
 def test_snapshot_copies_built_runs_and_keeps_those_not_built_here(tmp_path):
     out = tmp_path / "reports" / "training.json"
     out.parent.mkdir()
-    out.write_text(json.dumps({CE: {"name": CE, "steps": 7}, CON: {"name": CON, "steps": 1}}), encoding="utf-8")
+    train = {e.name: e.train for e in entries()}
+    kept = {**runs()[CE], "params": dict(train[CE]["params"])}
+    stale = {**runs()[MLM], "params": dict(train[MLM]["params"]), "seed": 99}
+    out.write_text(json.dumps({CE: kept, CON: {"name": CON, "steps": 1}, MLM: stale,
+                               "a model the registry no longer names": kept}), encoding="utf-8")
     built(CON, runs()[CON])
     assert training.snapshot(MODELS, out) == [CON]
     stored = json.loads(out.read_text(encoding="utf-8"))
     assert stored[CON] == runs()[CON]  # replaced by the cache's copy
-    assert stored[CE] == {"name": CE, "steps": 7}  # not built on this machine: kept
+    assert stored[CE] == kept  # not built on this machine: kept
+    assert set(stored) == {CON, CE}  # built from other settings (seed), or no longer in the registry: dropped
 
 
 def test_snapshot_is_atomic(tmp_path, monkeypatch):

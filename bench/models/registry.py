@@ -288,6 +288,12 @@ def trained_mismatch(entry: ModelEntry) -> str | None:
         built = json.loads((trained_dir(entry) / TRAINED_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return f"{TRAINED_MARKER} is unreadable"
+    return run_mismatch(entry, built)
+
+
+def run_mismatch(entry: ModelEntry, built: dict, check_base: bool = True) -> str | None:
+    """trained_mismatch for a training.json already read (e.g. one kept in reports/training.json); check_base also
+    compares the recorded base build with the base built in this cache."""
     want = entry.train
     for key, default in (("recipe", None), ("base", None), ("seed", 0)):
         if built.get(key) != want.get(key, default):
@@ -301,7 +307,7 @@ def trained_mismatch(entry: ModelEntry) -> str | None:
             return f"params.{key}: built {params.get(key)!r}, registry {value!r}"
     # A model built from a trained base that has been rebuilt since (same name, new weights) is stale too.
     recorded = built.get("base_build")
-    if recorded:
+    if recorded and check_base:
         marker = cache_dir_trained() / slug(want["base"]) / TRAINED_MARKER
         if marker.is_file() and base_build_id(marker) != recorded:
             return f"its base '{want['base']}' was rebuilt after it"

@@ -30,7 +30,8 @@ ROWS = (
     ("e5-small static (model2vec)", "static, distilled from the 2-core contrastive model"),
     ("sadedegel word vectors (idf)", "static, sadedegel word vectors"),
 )
-STUDENTS = tuple(name for name, role in ROWS if "layer" in role or "trimmed" in role)
+# The teacher's students (the trimmed base has the base, not the teacher, as its reference: it is listed only).
+STUDENTS = tuple(name for name, role in ROWS if "layer" in role or role.startswith("teacher, trimmed"))
 STATIC = tuple(name for name, role in ROWS if role.startswith("static"))
 REFERENCE_VARIANT = "torch-fp32"
 COLUMNS = ("Model", "Role", "Variant", "nDCG@10", "Δ vs teacher", "Δ vs BM25", "Params (M)", "Disk MB", "Peak MB",
@@ -88,9 +89,10 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
         if not any(mine):
             continue
         disk = next((r.disk_bytes for r in mine if r and r.disk_bytes), None)
-        speed = next((r.throughput_per_s for r in mine if r and r.throughput_per_s), None)
-        base_speed = next((r.throughput_per_s for t in tasks if (r := rows.get((t, BASE, REFERENCE_VARIANT)))
-                           and r.throughput_per_s), None)
+        # Speed against the base timed on the same task (in the same run, where the Makefile times them together).
+        speed, base_speed = next(((r.throughput_per_s, b.throughput_per_s) for t, r in zip(tasks, mine)
+                                  if r and r.throughput_per_s and (b := rows.get((t, BASE, REFERENCE_VARIANT)))
+                                  and b.throughput_per_s), (None, None))
         losses = {}
         for t, r in zip(tasks, mine):
             teacher = rows.get((t, TEACHER, REFERENCE_VARIANT))
@@ -101,9 +103,9 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
              "not measured" if disk is None else f"{disk / 1e6:.1f} MB (target ≤ {MAX_INT8_MB:.0f})"),
             ("passages/s", speed is not None and base_speed is not None and speed >= MIN_SPEEDUP * base_speed,
              "not timed" if speed is None or base_speed is None else
-             f"{speed:.0f} vs base torch-fp32 {base_speed:.0f}, {speed / base_speed:.1f}× (target ≥ {MIN_SPEEDUP:.0f}×)"),
-            ("loss vs teacher", len(losses) == len(tasks) and max(losses.values()) <= MAX_LOSS,
-             ", ".join(f"{t} {_delta(0, v)}" for t, v in losses.items()) + f" (target ≤ {MAX_LOSS} on every task"
+             f"{speed:.1f} vs base torch-fp32 {base_speed:.1f}, {speed / base_speed:.2f}× (target ≥ {MIN_SPEEDUP:.0f}×)"),
+            ("Δ vs teacher", len(losses) == len(tasks) and max(losses.values()) <= MAX_LOSS,
+             ", ".join(f"{t} {_delta(0, v)}" for t, v in losses.items()) + f" (target: a loss of at most {MAX_LOSS} on every task"
              + ("" if len(losses) == len(tasks) else f"; scored on {len(losses)} of {len(tasks)}") + ")"),
         ]
         met = all(ok for _, ok, _ in checks)

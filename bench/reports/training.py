@@ -82,7 +82,7 @@ DOMAIN_TASK = "drug_leaflets"  # the MLM stage reads this task's text: said so w
 
 ABLATION_COLUMNS = ("Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "Questions", "Δ vs base",
                     "Δ vs BM25", "Training wall time", "Training steps")
-RECIPE_COLUMNS = ("Model", "Recipe", "Base", "Steps", "Wall time", "Examples", "Final loss", "Seed")
+RECIPE_COLUMNS = ("Model", "Recipe", "Base", "Steps", "Wall time", "On", "Examples", "Final loss", "Seed")
 PARAM_COLUMNS = (("max_seq_length", "Max seq"), ("batch_size", "Batch"), ("lr", "LR"), ("max_pairs", "Max pairs"),
                  ("max_steps", "Max steps"), ("freeze_embeddings", "Frozen embeddings"))
 MLM_COLUMNS = ("Model", "Held-out texts", "Loss (new head untrained)", "Loss before", "Loss after",
@@ -165,11 +165,16 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def snapshot(models_path: str | Path, out_json: str | Path) -> list[str]:
     """Copy the training.json of every trained registry entry built in this cache into out_json; entries already
-    there for models not built here are kept. Returns the names copied."""
+    there for models not built here are kept unless the registry no longer names them, or names them with other
+    settings. Returns the names copied."""
     out_json = Path(out_json)
-    stored = read_runs(out_json) if out_json.is_file() else {}
+    entries = registry.load_registry(models_path)
+    by_name = {e.name: e for e in entries if e.train}
+    # A kept run counts only while the registry still names that entry with the settings it was built from.
+    stored = {name: run for name, run in (read_runs(out_json) if out_json.is_file() else {}).items()
+              if name in by_name and not registry.run_mismatch(by_name[name], run, check_base=False)}
     copied = []
-    for entry in registry.load_registry(models_path):
+    for entry in entries:
         marker = registry.trained_dir(entry) / registry.TRAINED_MARKER if entry.train else None
         if marker is None or not marker.is_file():
             continue
@@ -309,14 +314,24 @@ def _header(ordered: list[tuple[str, dict]], runs: dict, entries: list, ok: list
         lines += ["Benchmark " + machine[0].lower() + machine[1:], ""]
     if ordered:
         machines = [run.get("machine") for _, run in ordered]
-        where = sorted({f"{m['cpu']}, SIMD {m['simd']}, {m['threads']} threads" for m in machines
-                        if isinstance(m, dict) and m.get("cpu")})
+        # A GPU build names its GPU: there the CPU line says little about the wall time.
+        where = sorted({(f"{run['gpu']} (GPU; host " if run.get("gpu") else "")
+                        + f"{m['cpu']}, SIMD {m['simd']}, {m['threads']} threads" + (")" if run.get("gpu") else "")
+                        for (_, run), m in zip(ordered, machines) if isinstance(m, dict) and m.get("cpu")})
         unnamed = [name for (name, _), m in zip(ordered, machines) if not (isinstance(m, dict) and m.get("cpu"))]
         lines += [" ".join(filter(None, [
             "Training wall times were measured on " + "; ".join(where) + "." if where else "",
             f"The training.json of {', '.join(unnamed)} does not name its machine (built before it was recorded)."
             if unnamed else ""])), ""]
     return lines
+
+
+def _where(run: dict) -> str:
+    """The wall time's machine, short: the GPU's name, else the CPU's thread count (the full lines are above)."""
+    if run.get("gpu"):
+        return run["gpu"].replace("NVIDIA ", "")
+    m = run.get("machine")
+    return f"CPU, {m['threads']} threads" if isinstance(m, dict) and m.get("threads") else "not recorded"
 
 
 def _recipes(ordered: list[tuple[str, dict]]) -> list[str]:
@@ -327,7 +342,8 @@ def _recipes(ordered: list[tuple[str, dict]]) -> list[str]:
         params = run.get("params") or {}
         steps = _value(run.get("steps")) + (f" (+{run['head_steps']} head)" if run.get("head_steps") else "")
         wall = "" if run.get("wall_seconds") is None else _wall(run["wall_seconds"])
-        rows.append([name, run.get("recipe", ""), run.get("base", ""), steps, wall, _value(run.get("examples")),
+        rows.append([name, run.get("recipe", ""), run.get("base", ""), steps, wall, _where(run),
+                     _value(run.get("examples")),
                      _f(run.get("final_loss") if _is_number(run.get("final_loss")) else None, 4),
                      _value(run.get("seed"))] + [_value(params.get(key)) for key, _ in PARAM_COLUMNS])
     headers = list(RECIPE_COLUMNS) + [h for _, h in PARAM_COLUMNS]

@@ -435,6 +435,10 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
             shutil.rmtree(tmp, ignore_errors=True)
         done.append(name)
         print(f"{name}: unpacked into {final}", flush=True)
+    if done:  # as `bench train` does: reports/training.json keeps the run beside the results
+        from bench.reports import training as training_report
+
+        training_report.snapshot_beside(models_path)
     return done
 
 
