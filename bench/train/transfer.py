@@ -37,6 +37,7 @@ BUNDLE_FILES = 7  # of the 8 files a call brings back, one left for a log
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
                    "added_tokens.json")
 SMALL_FILE_BYTES = 1 << 20
+WORDS = "embeddings.word_embeddings.weight"  # frozen in training: the one tensor a vocabulary cut changes
 CUT = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
 
 
@@ -175,14 +176,13 @@ def dequantize_rows(q, scale):
     return (rows.float() * scale[:, None]).reshape(q.shape)
 
 
-def pack_one(folder: Path, base: Path) -> tuple[dict, dict]:
-    """(tensors to ship, manifest) for one trained folder against the base it was trained from."""
+def pack_one(folder: Path, base_state: dict) -> tuple[dict, dict]:
+    """(tensors to ship, manifest) for one trained folder against the (fp32) state of the base it was trained from."""
     from safetensors.torch import load_file
 
     record = json.loads((folder / "training.json").read_text(encoding="utf-8"))
-    base_state = {k: v.float() for k, v in load_file(str(base / "model.safetensors")).items()}
     trained = load_file(str(folder / "model.safetensors"))
-    words = base_state["embeddings.word_embeddings.weight"]
+    words = base_state[WORDS]
     tensors, kinds = {}, {}
     for name, value in trained.items():
         ref = _reference_name(name, record, set(base_state))
@@ -194,13 +194,11 @@ def pack_one(folder: Path, base: Path) -> tuple[dict, dict]:
             kinds[name] = "full"
             continue
         delta = value - base_state[ref]
-        if ref == "embeddings.word_embeddings.weight":
-            if delta.abs().max() > 0:
-                raise BenchError(f"{folder}: the word embeddings changed in training; transfer needs "
-                                 "params.freeze_embeddings: true")
-            kinds[name] = f"same:{ref}"
-            continue
-        if not delta.abs().max() > 0:
+        changed = bool(delta.abs().max() > 0)
+        if changed and ref == WORDS:
+            raise BenchError(f"{folder}: the word embeddings changed in training; transfer needs "
+                             "params.freeze_embeddings: true")
+        if not changed:
             kinds[name] = f"same:{ref}"
             continue
         q, scale = quantize_rows(delta)
@@ -216,7 +214,7 @@ def pack_one(folder: Path, base: Path) -> tuple[dict, dict]:
     return tensors, {"name": record["name"], "tensors": kinds, "files": small}
 
 
-def fidelity(folder: Path, tensors: dict, manifest: dict, base: Path, texts: list[str]) -> dict:
+def fidelity(folder: Path, tensors: dict, manifest: dict, base_state: dict, texts: list[str]) -> dict:
     """How far base + shipped deltas is from the trained model (the int8 rounding): the lowest embedding cosine
     for a bi-encoder, the largest score difference for a cross-encoder."""
     import tempfile
@@ -227,7 +225,7 @@ def fidelity(folder: Path, tensors: dict, manifest: dict, base: Path, texts: lis
     with tempfile.TemporaryDirectory() as tmp:
         rebuilt = Path(tmp) / "m"
         shutil.copytree(folder, rebuilt)
-        save_file(apply(tensors, manifest, base / "model.safetensors"), str(rebuilt / "model.safetensors"))
+        save_file(apply(tensors, manifest, base_state), str(rebuilt / "model.safetensors"))
         cross, a = _outputs(folder, texts)
         _, b = _outputs(rebuilt, texts)
     if cross:
@@ -246,11 +244,8 @@ def _outputs(folder: Path, texts: list[str]):
     return False, SentenceTransformer(str(folder), local_files_only=True).encode(texts, show_progress_bar=False)
 
 
-def apply(tensors: dict, manifest: dict, base_weights: Path) -> dict:
-    """The trained state dict from base weights (any vocabulary size: the word embeddings come from there)."""
-    from safetensors.torch import load_file
-
-    base_state = load_file(str(base_weights))
+def apply(tensors: dict, manifest: dict, base_state: dict) -> dict:
+    """The trained state dict from a base's state (any vocabulary size: the word embeddings come from there)."""
     out = {}
     for name, kind in manifest["tensors"].items():
         if kind == "full":
@@ -280,7 +275,7 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
     if not weights.is_file():
         with lzma.open(str(weights) + ".xz") as src, open(weights, "wb") as dst:
             shutil.copyfileobj(src, dst)
-    _to_fp32(weights)  # shipped in fp16; trained (and diffed) in fp32
+    base_state = _fp32_state(weights)  # shipped in fp16; trained (and diffed) in fp32
     os.environ["BENCH_TASKS_DIR"] = str(folder / plan["tasks"])
     models = folder / plan["models"]
     by_name = {e.name: e for e in registry.load_registry(models)}
@@ -299,8 +294,8 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
             t0 = time.monotonic()
             build.build(name, models, max_steps=max_steps)
             trained = registry.trained_dir(by_name[name])
-            tensors, manifest = pack_one(trained, folder / "base")
-            manifest["fidelity"] = fidelity(trained, tensors, manifest, folder / "base", texts)
+            tensors, manifest = pack_one(trained, base_state)
+            manifest["fidelity"] = fidelity(trained, tensors, manifest, base_state, texts)
             report["built"][name] = {"fidelity": manifest["fidelity"], "seconds": round(time.monotonic() - t0, 1),
                                      "parts": write_archive(tensors, manifest, staging / registry.slug(name))}
             print(f"packed {name}: {manifest['fidelity']}", flush=True)
@@ -357,17 +352,20 @@ def bundles(built: dict, staging: Path) -> list[list[str]]:
     return out if out[-1] else out[:-1]
 
 
-def _to_fp32(weights: Path) -> None:
+def _fp32_state(weights: Path) -> dict:
+    """The weights as fp32 tensors, written back as fp32 when they were not (the recipes load the file itself)."""
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(weights))
-    if any(v.dtype != v.float().dtype for v in state.values() if v.is_floating_point()):
-        save_file({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}, str(weights))
+    fp32 = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    if any(v.dtype != fp32[k].dtype for k, v in state.items()):
+        save_file(fp32, str(weights))
+    return fp32
 
 
 def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
     """Here: rebuild each packed model over the full-vocabulary base into the cache, complete or not at all."""
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     from bench.models import registry
     from bench.provenance import sha256_file
@@ -380,6 +378,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
     models_path = Path(models_path)
     by_name = {e.name: e for e in registry.load_registry(models_path)}
     base_dir = Path(build.base_folder(by_name[report["plan"]["base"]]))
+    base_state = load_file(str(base_dir / "model.safetensors"))
     done = []
     for name, info in report["built"].items():
         if not all((folder / p).is_file() for p in info["parts"]):
@@ -398,10 +397,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
             raise BenchError(f"'{name}': the pack was trained on other data files than {models_path} names here "
                              "(sha256 differs)")
         final = registry.trained_dir(entry)
-        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
+        with build.staged(final) as tmp:
             for name_, text in manifest["files"].items():
                 (tmp / name_).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name_).write_text(text, encoding="utf-8")
@@ -414,7 +410,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
                 if key in base_config:
                     config[key] = base_config[key]
             (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-            save_file(apply(tensors, manifest, base_dir / "model.safetensors"), str(tmp / "model.safetensors"))
+            save_file(apply(tensors, manifest, base_state), str(tmp / "model.safetensors"))
             record["transfer"] = {
                 "how": "trained with the vocabulary cut to the training texts' pieces (fp16 base); the body's "
                        "changes shipped as per-row int8 deltas and added to the full-vocabulary fp32 base here",
@@ -426,13 +422,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
                     record["base_build"] = registry.base_build_id(marker)
                 else:
                     record.pop("base_build")
-            (tmp / registry.TRAINED_MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                                       encoding="utf-8")
-            if final.exists():
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            build.publish(tmp, final, record)
         done.append(name)
         print(f"{name}: unpacked into {final}", flush=True)
     if done:  # as `bench train` does: reports/training.json keeps the run beside the results
