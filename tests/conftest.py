@@ -43,6 +43,32 @@ def write_beir(folder: Path, docs=TINY_DOCS, queries=TINY_QUERIES) -> Path:
     return folder
 
 
+def eval_tasks(tmp_path: Path, monkeypatch, **beir) -> Path:
+    """A one-task evaluation folder (tr_mini_wiki; `beir`: write_beir's docs/queries) that BENCH_TASKS_DIR points
+    at: what training's leakage check and question exclusion read, instead of the repo's tasks."""
+    evals = tmp_path / "evaltasks"
+    write_beir(evals / "tr_mini_wiki", **beir)
+    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
+    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
+    return evals
+
+
+def bm25_and_tiny(model_dir: Path, tiny_extra: str = "") -> str:
+    """Registry entries (YAML list items) every training and loading test starts from: BM25 and a tiny model with
+    Turkish prefixes; `tiny_extra`: more indented lines for the tiny entry."""
+    return f"""  - name: bm25
+    kind: lexical
+    loader: bm25
+    source: bm25s
+  - name: tiny
+    kind: bi-encoder
+    loader: sentence-transformers
+    source: {model_dir}
+    query_prefix: "soru: "
+    passage_prefix: "metin: "
+{tiny_extra}"""
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own cache dir and no hub access, as on a user's offline machine."""
@@ -123,19 +149,8 @@ def tiny_registry(tmp_path, tiny_model_dir) -> Path:
     broken.mkdir()
     (broken / "modules.json").write_text("not json", encoding="utf-8")
     path = tmp_path / "models.yaml"
-    path.write_text(f"""models:
-  - name: bm25
-    kind: lexical
-    loader: bm25
-    source: bm25s
-  - name: tiny
-    kind: bi-encoder
-    loader: sentence-transformers
-    source: {tiny_model_dir}
-    query_prefix: "soru: "
-    passage_prefix: "metin: "
-    variants: [torch-fp32, onnx-fp32, onnx-int8]
-  - name: hub-only
+    path.write_text("models:\n" + bm25_and_tiny(tiny_model_dir, "    variants: [torch-fp32, onnx-fp32, onnx-int8]\n")
+                    + f"""  - name: hub-only
     kind: bi-encoder
     loader: sentence-transformers
     source: someone/not-downloaded-model

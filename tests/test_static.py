@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.errors import BenchError, Unavailable
 from bench.measure import speed
 from bench.models import encoders, registry, static
-from tests.conftest import TINY_DOCS, write_beir
+from tests.conftest import TINY_DOCS, bm25_and_tiny, eval_tasks
 
 VERSION = "0.0.1"
 PASSAGES = [f"{title}. {text}" for title, text in TINY_DOCS.values()]
@@ -209,27 +209,13 @@ def distill_env(tmp_path, tiny_model_dir, tiny_cross_encoder_dir, monkeypatch) -
     squad(data / "qa.json")
     leaflet(data / "leaflets.json")
     leaflet(data / "empty_leaflets.json", text="")
-    evals = tmp_path / "evaltasks"  # leakage checks read the evaluation tasks: a tiny one here
-    write_beir(evals / "tr_mini_wiki")
-    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
-    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
+    eval_tasks(tmp_path, monkeypatch)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "modules.json").write_text("not json", encoding="utf-8")
     models = tmp_path / "models.yaml"
     static_entry = "    kind: bi-encoder\n    loader: model2vec\n"
-    models.write_text(f"""models:
-  - name: bm25
-    kind: lexical
-    loader: bm25
-    source: bm25s
-  - name: tiny
-    kind: bi-encoder
-    loader: sentence-transformers
-    source: {tiny_model_dir}
-    query_prefix: "soru: "
-    passage_prefix: "metin: "
-  - name: broken teacher
+    models.write_text("models:\n" + bm25_and_tiny(tiny_model_dir) + f"""  - name: broken teacher
     kind: bi-encoder
     loader: sentence-transformers
     source: {broken}

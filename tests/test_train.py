@@ -12,7 +12,7 @@ import pytest
 from bench.cli import main
 from bench.errors import BenchError, Unavailable
 from bench.models import encoders, registry
-from tests.conftest import TINY_DOCS, write_beir
+from tests.conftest import TINY_DOCS, bm25_and_tiny, eval_tasks, write_beir
 
 PARAGRAPHS = [f"{title}: {text}" for title, text in TINY_DOCS.values()] + [
     "Ankara Türkiye'nin başkentidir ve ülkenin ikinci büyük şehridir.",
@@ -55,24 +55,10 @@ def train_env(tmp_path, tiny_model_dir, monkeypatch):
     data.mkdir()
     squad(data / "qa.json")
     leaflet(data / "leaflets.json")
-    evals = tmp_path / "evaltasks"
-    write_beir(evals / "tr_mini_wiki", docs={"x1": ("", PARAGRAPHS[7]), "x2": ("", "Hiç ilgisi olmayan bir metin.")},
+    eval_tasks(tmp_path, monkeypatch, docs={"x1": ("", PARAGRAPHS[7]), "x2": ("", "Hiç ilgisi olmayan bir metin.")},
                queries={"e1": ("Türkiye'nin başkenti neresidir?", "x1")})
-    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
-    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
     models = tmp_path / "models.yaml"
-    models.write_text(f"""models:
-  - name: bm25
-    kind: lexical
-    loader: bm25
-    source: bm25s
-  - name: tiny
-    kind: bi-encoder
-    loader: sentence-transformers
-    source: {tiny_model_dir}
-    query_prefix: "soru: "
-    passage_prefix: "metin: "
-  - name: tiny MLM
+    models.write_text("models:\n" + bm25_and_tiny(tiny_model_dir) + f"""  - name: tiny MLM
     kind: bi-encoder
     loader: sentence-transformers
     query_prefix: "soru: "

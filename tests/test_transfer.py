@@ -15,7 +15,7 @@ import pytest
 from bench.cli import main
 from bench.models import encoders, registry
 from bench.train import transfer
-from tests.conftest import write_beir
+from tests.conftest import eval_tasks
 from tests.test_train import PARAGRAPHS, falls, leaflet, squad
 from tests.test_trim import unigram_model_dir  # noqa: F401 (fixture)
 
@@ -29,10 +29,7 @@ def env(tmp_path, unigram_model_dir, monkeypatch):  # noqa: F811
     data.mkdir()
     squad(data / "qa.json")
     leaflet(data / "leaflets.json")
-    evals = tmp_path / "evaltasks"
-    write_beir(evals / "tr_mini_wiki", docs={"x1": ("", PARAGRAPHS[7])}, queries={"e1": ("Başkent neresi?", "x1")})
-    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
-    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
+    eval_tasks(tmp_path, monkeypatch, docs={"x1": ("", PARAGRAPHS[7])}, queries={"e1": ("Başkent neresi?", "x1")})
     models = tmp_path / "models.yaml"
     models.write_text(f"""models:
   - {{name: bm25, kind: lexical, loader: bm25, source: bm25s}}

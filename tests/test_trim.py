@@ -14,7 +14,7 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.models import encoders, registry
 from bench.train import trim
-from tests.conftest import build_tiny_bi_encoder, turkish_text, write_beir
+from tests.conftest import build_tiny_bi_encoder, eval_tasks, turkish_text, write_beir
 from tests.test_train import PARAGRAPHS, leaflet, squad
 
 UNSEEN = "Kapadokya balonları, Erzurum'da soğuk kış ve zeytinyağı üretimi"  # dev-side words: only in the eval task
@@ -50,11 +50,8 @@ def trim_env(tmp_path, unigram_model_dir, tiny_model_dir, monkeypatch):
     data.mkdir()
     squad(data / "qa.json")
     leaflet(data / "leaflets.json")
-    evals = tmp_path / "evaltasks"
-    write_beir(evals / "tr_mini_wiki", docs={"x1": ("Genel", PARAGRAPHS[0]), "x2": ("", UNSEEN)},
+    eval_tasks(tmp_path, monkeypatch, docs={"x1": ("Genel", PARAGRAPHS[0]), "x2": ("", UNSEEN)},
                queries={"e1": ("Aşılar ne sağlar?", "x1")})
-    (evals / "tr_mini_wiki.yaml").write_text("name: tr_mini_wiki\nformat: beir\npath: tr_mini_wiki\n", encoding="utf-8")
-    monkeypatch.setenv("BENCH_TASKS_DIR", str(evals))
     models = tmp_path / "models.yaml"
     models.write_text(f"""models:
   - {{name: uni, kind: bi-encoder, loader: sentence-transformers, source: {unigram_model_dir},
