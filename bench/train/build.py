@@ -12,7 +12,9 @@ import json
 import os
 import shutil
 import time
+import uuid
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
@@ -275,6 +277,8 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
         wall = round(time.perf_counter() - start, 1)
         record = {
             "name": entry.name, "recipe": recipe, "base": base.name, "seed": seed, "params": params,
+            # Deterministic recipes rebuild byte-identical records; the id keeps base_build_id unique per build.
+            "build_id": uuid.uuid4().hex, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **({"base_build": registry.base_build_id(registry.trained_dir(base) / registry.TRAINED_MARKER)}
                if base.train else {}),
             "data": {_display(f, entry.base_dir): sha256_file(f) for f in files},
