@@ -37,6 +37,35 @@ def test_rerank_search_matches_scores():
     assert np.allclose(rr.search(rr.index(["a", "b", "c"]), "q"), rr.scores(["q"], ["a", "b", "c"])[0])
 
 
+def test_rerank_with_rrf_fuses_both_stages_ranks_within_the_top_k():
+    # first stage ranks a b c d; the re-ranker alone would put c first. RRF of the two ranks within the top 3:
+    # a 1/(k+1)+1/(k+3), b 1/(k+2)+1/(k+2), c 1/(k+3)+1/(k+1): a and c tie, the first stage breaks it.
+    first = Fixed([[5.0, 4.0, 3.0, 2.0]])
+    second = Fixed([[0.1, 0.5, 0.9, 0.95]])
+    rr = pipelines.Rerank(None, "x", first, second, top_k=3, fusion="rrf")
+    got = rr.scores(["q"], ["a", "b", "c", "d"])[0]
+    assert list(np.argsort(-got, kind="stable")) == [0, 2, 1, 3]
+    assert np.allclose(rr.search(rr.index(["a", "b", "c", "d"]), "q"), got)
+    # the plain re-ranker on the same input trusts the second stage alone
+    plain = pipelines.Rerank(None, "x", first, second, top_k=3).scores(["q"], ["a", "b", "c", "d"])[0]
+    assert list(np.argsort(-plain, kind="stable")) == [2, 1, 0, 3]
+
+
+@pytest.mark.parametrize("loader, expected", [("rerank", "rrf"), ("hybrid", "rrf or score")])
+def test_pipeline_fusion_is_checked_when_the_registry_loads(tmp_path, loader, expected):
+    from bench.errors import BenchError
+    from bench.models import registry
+
+    path = tmp_path / "m.yaml"
+    path.write_text(f"""models:
+  - {{name: a, kind: lexical, loader: bm25, source: bm25s}}
+  - {{name: b, kind: lexical, loader: bm25, source: bm25s}}
+  - {{name: p, kind: pipeline, loader: {loader}, stages: [a, b], options: {{fusion: rff}}}}
+""", encoding="utf-8")
+    with pytest.raises(BenchError, match=rf"models\[2\] 'p': field 'options.fusion' is 'rff', expected {expected}$"):
+        registry.load_registry(path)
+
+
 def test_reciprocal_rank_fusion():
     a = np.array([3.0, 2.0, 1.0])  # ranks 1, 2, 3
     b = np.array([1.0, 3.0, 2.0])  # ranks 3, 1, 2

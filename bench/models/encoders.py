@@ -302,7 +302,8 @@ def _pipeline(entry: ModelEntry):
 
     stages = [load_stage(stage, variant) for stage, variant in entry.stage_entries]
     if entry.loader == "rerank":
-        return pipelines.Rerank(entry, entry.variants[0], stages[0], stages[1], int(entry.options.get("top_k", 100)))
+        return pipelines.Rerank(entry, entry.variants[0], stages[0], stages[1], int(entry.options.get("top_k", 100)),
+                                entry.options.get("fusion"))
     return pipelines.Hybrid(entry, entry.variants[0], stages, entry.options.get("fusion", "rrf"),
                             float(entry.options.get("weight", 0.5)))
 

@@ -63,6 +63,17 @@ class CrossEncoderStage:
         return np.array([s[0] for s in scores], np.float32)
 
 
+def rank_fused(second: np.ndarray) -> np.ndarray:
+    """RRF of the first stage's and the second stage's ranks, for a top k given in first-stage order. A re-ranker
+    weaker than its first stage on some questions then moves a passage only as far as both stages agree; ties go to
+    the first stage."""
+    n = second.shape[0]
+    first_rank = np.arange(1, n + 1)
+    second_rank = np.empty(n, np.int64)
+    second_rank[np.argsort(-second, kind="stable")] = first_rank
+    return 1.0 / (RRF_K + first_rank) + 1.0 / (RRF_K + second_rank) - first_rank * 1e-9
+
+
 @dataclass
 class Rerank:
     entry: object
@@ -70,6 +81,7 @@ class Rerank:
     first: object
     second: object
     top_k: int = 100
+    fusion: str | None = None  # "rrf": the top k ordered by both stages' ranks, not by the second stage alone
     kind: str = "pipeline"
     flops_config: dict | None = None
 
@@ -84,7 +96,7 @@ class Rerank:
     def _combine(self, first_row: np.ndarray, rescore) -> np.ndarray:
         top = _topk_idx(first_row, self.top_k)
         out = FLOOR + first_row.astype(np.float64) / (np.abs(first_row).max() + 1.0)  # keeps first-stage order
-        out[top] = rescore(top)
+        out[top] = rescore(top) if self.fusion is None else rank_fused(rescore(top))
         return out
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:

@@ -115,6 +115,7 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 # Options the benchmark run reads, not the model: max_questions scores an entry on a seeded sample of each task's
 # questions, for candidates too slow to score every question on a small CPU (a cross-encoder pipeline).
 RUN_OPTIONS = ("max_questions",)
+FUSIONS = {"hybrid": ("rrf", "score"), "rerank": ("rrf",)}  # rerank: none means the second stage's order alone
 
 RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder",
            "static-distill": "bi-encoder", "trim-vocab": "bi-encoder",
@@ -213,6 +214,9 @@ def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict, index_
         if variant not in VARIANTS[stage.loader]:
             raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
         entry.stage_entries.append((stage, variant))
+    fusion, allowed = entry.options.get("fusion"), FUSIONS[entry.loader]
+    if fusion is not None and fusion not in allowed:
+        raise BenchError(f"{label}: field 'options.fusion' is {fusion!r}, expected {' or '.join(allowed)}")
     kinds = [s.kind for s, _ in entry.stage_entries]
     if "cross-encoder" in kinds[:1] or (entry.loader == "hybrid" and "cross-encoder" in kinds):
         raise BenchError(f"{label}: a cross-encoder can only be the second stage of a rerank pipeline")

