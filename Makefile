@@ -46,7 +46,7 @@ BASELINES := "multilingual-e5-small (Q4-dequantized)" "BM25 (Turkish Snowball)" 
 RERANKERS := "BM25 → trained cross-encoder (top 20)" "Hybrid RRF → trained cross-encoder (top 20)"
 
 train: $(STAMP) wheels
-	for name in $(TRAINED); do $(PY) -m bench train "$$name" --models models.yaml || exit $$?; done
+	$(PY) -m bench train $(TRAINED) --models models.yaml
 	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks thquad_dev --only $(BASELINES) \
 		--variants torch-fp32 onnx-int8 bm25s bm25s+onnx-int8
 	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) --only $(ENCODERS)
@@ -74,7 +74,7 @@ FULL_RERANKERS := "BM25 → cross-encoder (full) (top 20)" "Hybrid RRF → cross
 # Quality on every task; speed on drug_leaflets only (the timings do not depend on the task much, and each timed
 # variant costs minutes on two cores), with the base and BM25 timed in the same run for the students' comparison.
 train-full: $(STAMP) wheels
-	for name in $(FULL) $(FULL_DERIVED); do $(PY) -m bench train "$$name" --models models.yaml || exit $$?; done
+	$(PY) -m bench train $(FULL) $(FULL_DERIVED) --models models.yaml
 	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) --only $(FULL_ENCODERS)
 	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks drug_leaflets --only $(FULL_ENCODERS) \
 		"multilingual-e5-small (Q4-dequantized)" "e5-small Turkish-trimmed" "BM25 (Turkish Snowball)" \

@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--write", action="store_true", help="(re)write the baseline from the current code")
     ck.set_defaults(fn=cmd_check)
     tr = sub.add_parser("train", help="build a registry entry that has a 'train:' block (and its trained bases first)")
-    tr.add_argument("name", help="registry entry to build")
+    tr.add_argument("name", nargs="+", help="registry entries to build (with their trained bases, bases first)")
     tr.add_argument("--models", default="models.yaml")
     tr.add_argument("--max-steps", type=positive_int, help="stop each recipe after this many optimizer steps (a quick build)")
     tr.add_argument("--force", action="store_true", help="rebuild NAME even when it is already built")

@@ -92,7 +92,10 @@ def record(models: Path, name: str) -> dict:
 
 
 def falls(losses: list[float]) -> bool:
-    return np.mean(losses[-3:]) < np.mean(losses[:3])
+    # Medians of the first and last thirds: with 4-example batches one hard batch near the end can spike the loss
+    # (seen once in ~10 runs: 1.60, 1.50, 0.99, ..., 0.02, then a late spike), which a mean of 3 would follow.
+    third = max(1, len(losses) // 3)
+    return np.median(losses[-third:]) < np.median(losses[:third])
 
 
 def test_unbuilt_entry_is_skipped_with_the_train_command(train_env):
@@ -114,7 +117,7 @@ def test_mlm_then_contrastive_in_dependency_order(train_env, capsys):
     assert "decoder tied to input embeddings: True" in mlm["mlm_head"]
     assert len(mlm["head_losses"]) == 3 and mlm["heldout_mlm_loss_before"] < mlm["heldout_mlm_loss_random_head"]
     con = record(train_env, "tiny MLM+contrastive")
-    assert con["base"] == "tiny MLM" and falls(con["losses"]) and con["code"]
+    assert con["base"] == "tiny MLM" and falls(con["losses"]) and con["code"], con["losses"]
     for name in ("tiny MLM", "tiny MLM+contrastive"):
         e = entry(train_env, name)
         for variant in e.variants:
@@ -292,3 +295,39 @@ def test_a_rebuilt_base_makes_its_derived_model_stale(train_env, capsys):
     assert main(["train", "tiny MLM+contrastive", "--models", str(train_env)]) == 0
     assert "tiny MLM+contrastive: training" in capsys.readouterr().out
     assert registry.trained_mismatch(entry(train_env, "tiny MLM+contrastive")) is None
+
+
+def test_several_names_build_once_each_with_progress_and_an_eta_from_earlier_runs(train_env, capsys):
+    # An earlier run of the cross-encoder on a CPU, as `bench train` leaves it in reports/training.json beside the
+    # registry: its wall time is what the progress line expects this time.
+    reports = train_env.parent / "reports"
+    reports.mkdir()
+    params = {"max_seq_length": 48, "batch_size": 4, "lr": 0.002, "max_steps": 12, "epochs": 50}
+    earlier = {"tiny cross-encoder": {"name": "tiny cross-encoder", "recipe": "cross-encoder", "base": "tiny",
+                                      "seed": 0, "params": params, "wall_seconds": 125.0, "machine": {"threads": 2}},
+               # the same entry built with other settings says nothing about this build
+               "tiny MLM": {"name": "tiny MLM", "recipe": "mlm", "base": "tiny", "seed": 1,
+                            "params": {**params, "max_steps": 500}, "wall_seconds": 999.0}}
+    (reports / "training.json").write_text(json.dumps(earlier), encoding="utf-8")
+    names = ["tiny MLM", "tiny MLM+contrastive", "tiny cross-encoder"]
+    assert main(["train", *names, "--models", str(train_env)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("tiny MLM: training") == 1  # the base of the second name, built once
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"]
+    assert "tiny MLM: no earlier run here to estimate from" in lines[0]
+    assert "tiny cross-encoder: about 2.1 min (its last run, on 2 CPU threads)" in lines[2]
+    assert all(record(train_env, n)["steps"] == 12 for n in names)
+    # Nothing left to build: no progress lines.
+    assert main(["train", *names, "--models", str(train_env)]) == 0
+    assert "[1/" not in capsys.readouterr().out
+
+
+def test_an_eta_from_a_gpu_run_is_not_used_without_a_gpu(train_env, capsys):
+    from bench.train import build
+
+    params = {"max_seq_length": 48, "batch_size": 4, "lr": 0.002, "max_steps": 12, "epochs": 50}
+    runs = {"tiny MLM": {"recipe": "mlm", "base": "tiny", "seed": 1, "params": {**params, "head_steps": 3}, "wall_seconds": 9.6,
+                         "gpu": "NVIDIA H100 80GB HBM3", "machine": {"threads": 16}}}
+    assert build.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=False) is None
+    assert build.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=True) == (9.6, "NVIDIA H100 80GB HBM3")

@@ -53,22 +53,70 @@ def is_built(entry) -> bool:
     return (registry.trained_dir(entry) / registry.TRAINED_MARKER).is_file() and not registry.trained_mismatch(entry)
 
 
-def build(name: str, models_path: str | Path, max_steps: int | None = None, force: bool = False) -> list[dict]:
+def build(names: str | list[str], models_path: str | Path, max_steps: int | None = None, force: bool = False) -> list[dict]:
+    """Build the named entries and the trained bases they start from, each once, bases first. Before each build a
+    progress line gives its expected wall time and the time left in all, taken from earlier runs of the same
+    settings in reports/training.json (read once, before this run's builds replace them)."""
+    names = [names] if isinstance(names, str) else list(names)
     entries = registry.load_registry(models_path)
     by_name = {e.name: e for e in entries}
-    if name not in by_name:
-        raise BenchError(f"train: no entry named '{name}' in {models_path}")
-    if not by_name[name].train:
-        raise BenchError(f"{models_path}: '{name}' has no 'train' block (nothing to build)")
+    for name in names:
+        if name not in by_name:
+            raise BenchError(f"train: no entry named '{name}' in {models_path}")
+        if not by_name[name].train:
+            raise BenchError(f"{models_path}: '{name}' has no 'train' block (nothing to build)")
+    plan = []
+    for name in names:
+        plan += [e for e in order(by_name[name], by_name) if e not in plan]
+    todo = [e for e in plan if not is_built(e) or (force and e.name in names)]
+    eta = _etas(todo, models_path) if max_steps is None else {}  # a quick build says nothing of the real one
     done = []
-    for entry in order(by_name[name], by_name):
-        if is_built(entry) and not (force and entry.name == name):
+    for entry in plan:
+        if entry not in todo:
             print(f"{entry.name}: already built in {registry.trained_dir(entry)}")
         else:
+            print(_progress(len(done) + 1, len(todo), entry, eta, todo[len(done):]), flush=True)
             done.append(build_one(entry, by_name, Path(models_path), max_steps))
         # reports/training.json keeps each run beside the results, so training.md rebuilds without this cache
         training_report.snapshot_beside(models_path)
     return done
+
+
+def expected_seconds(entry, runs: dict, gpu: bool) -> tuple[float, str] | None:
+    """(wall seconds, where) of the last run of `entry` with its present settings, if it ran on the same kind of
+    machine (a GPU's seconds say nothing of two cores)."""
+    run = runs.get(entry.name)
+    if not run or not isinstance(run.get("wall_seconds"), (int, float)) or registry.run_mismatch(entry, run, False):
+        return None
+    if bool(run.get("gpu")) != gpu:
+        return None
+    threads = (run.get("machine") or {}).get("threads")
+    return float(run["wall_seconds"]), run.get("gpu") or (f"{threads} CPU threads" if threads else "CPU")
+
+
+def _etas(todo: list, models_path) -> dict[str, tuple[float, str]]:
+    import torch
+
+    path = training_report.default_snapshot(models_path)
+    runs = training_report.read_runs(path) if path.is_file() else {}
+    gpu = torch.cuda.is_available()
+    return {e.name: got for e in todo if (got := expected_seconds(e, runs, gpu))}
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def _progress(k: int, n: int, entry, eta: dict, remaining: list) -> str:
+    """`remaining`: this build and those after it."""
+    this = (f"about {_minutes(eta[entry.name][0])} (its last run, on {eta[entry.name][1]})" if entry.name in eta
+            else "no earlier run here to estimate from")
+    known = [eta[e.name][0] for e in remaining if e.name in eta]
+    unknown = len(remaining) - len(known)
+    rest = f"about {_minutes(sum(known))} left in all" if known else ""
+    if unknown:
+        rest += f"{' + ' if rest else ''}{unknown} build(s) without an estimate"
+    return f"[{k}/{n}] {entry.name}: {this}" + (f"; {rest}" if rest else "")
 
 
 def base_folder(base) -> str:
