@@ -67,11 +67,8 @@ def rank_fused(second: np.ndarray) -> np.ndarray:
     """RRF of the first stage's and the second stage's ranks, for a top k given in first-stage order. A re-ranker
     weaker than its first stage on some questions then moves a passage only as far as both stages agree; ties go to
     the first stage."""
-    n = second.shape[0]
-    first_rank = np.arange(1, n + 1)
-    second_rank = np.empty(n, np.int64)
-    second_rank[np.argsort(-second, kind="stable")] = first_rank
-    return 1.0 / (RRF_K + first_rank) + 1.0 / (RRF_K + second_rank) - first_rank * 1e-9
+    first_order = -np.arange(second.shape[0], dtype=np.float64)
+    return fuse([first_order, second], "rrf", 0.5) + first_order * 1e-9
 
 
 @dataclass

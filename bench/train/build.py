@@ -95,11 +95,9 @@ def expected_seconds(entry, runs: dict, gpu: bool) -> tuple[float, str] | None:
 
 
 def _etas(todo: list, models_path) -> dict[str, tuple[float, str]]:
-    import torch
-
     path = training_report.default_snapshot(models_path)
     runs = training_report.read_runs(path) if path.is_file() else {}
-    gpu = torch.cuda.is_available()
+    gpu = recipes._cuda()
     return {e.name: got for e in todo if (got := expected_seconds(e, runs, gpu))}
 
 
