@@ -64,7 +64,8 @@ def train_env(tmp_path, tiny_model_dir, monkeypatch):
     query_prefix: "soru: "
     passage_prefix: "metin: "
     variants: [torch-fp32, onnx-fp32]
-    train: {{recipe: mlm, base: tiny, data: [data/*.json], seed: 1, params: {FAST[:-1]}, head_steps: 3}}}}
+    train: {{recipe: mlm, base: tiny, data: [data/*.json], seed: 1, params: {FAST[:-1]}, head_steps: 3,
+             heldout_every: 3, head_lr: 0.01}}}}
   - name: tiny MLM+contrastive
     kind: bi-encoder
     loader: sentence-transformers
@@ -326,8 +327,8 @@ def test_several_names_build_once_each_with_progress_and_an_eta_from_earlier_run
 def test_an_eta_from_a_gpu_run_is_not_used_without_a_gpu(train_env, capsys):
     from bench.train import build
 
-    params = {"max_seq_length": 48, "batch_size": 4, "lr": 0.002, "max_steps": 12, "epochs": 50}
-    runs = {"tiny MLM": {"recipe": "mlm", "base": "tiny", "seed": 1, "params": {**params, "head_steps": 3}, "wall_seconds": 9.6,
+    params = entry(train_env, "tiny MLM").train["params"]
+    runs = {"tiny MLM": {"recipe": "mlm", "base": "tiny", "seed": 1, "params": params, "wall_seconds": 9.6,
                          "gpu": "NVIDIA H100 80GB HBM3", "machine": {"threads": 16}}}
     assert build.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=False) is None
     assert build.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=True) == (9.6, "NVIDIA H100 80GB HBM3")

@@ -371,7 +371,8 @@ def _mlm(ordered: list[tuple[str, dict]]) -> list[str]:
     heads = [f"MLM head of {n}: {r['mlm_head']}." for n, r in runs if r.get("mlm_head")]
     return ["## MLM held-out loss", "", tabulate(rows, headers=MLM_COLUMNS, tablefmt="github", disable_numparse=True),
             "", "Held-out texts: paragraphs kept out of training by a hash of their text; masked with the same seed "
-            "before and after, so the losses compare. Before: the base encoder once the new MLM head is fitted to it "
+            "before and after, so the losses compare; each is scored under `heldout_masks` mask draws (4; runs before "
+            "that setting: one draw, averaged per batch rather than per token). Before: the base encoder once the new MLM head is fitted to it "
             "(warm-up), so before → after measures the continued pretraining alone.", ""] + heads + ([""] if heads else [])
 
 

@@ -13,7 +13,8 @@ from bench.train import trim
 
 DEFAULTS = {
     "mlm": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 5e-5, "mlm_probability": 0.15,
-            "freeze_embeddings": False, "heldout_every": 20, "max_texts": None, "head_steps": 0, "head_lr": 1e-3},
+            "freeze_embeddings": False, "heldout_every": 20, "heldout_masks": 4, "max_texts": None, "head_steps": 0,
+            "head_lr": 1e-3},
     "contrastive": {"max_seq_length": 128, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
                     "max_pairs": None, "negatives": 1, "cached_minibatch": None, "exclude_eval_questions": False},
     "cross-encoder": {"max_seq_length": 256, "epochs": 1, "batch_size": 16, "lr": 2e-5, "freeze_embeddings": False,
@@ -83,6 +84,8 @@ def _masked_only(head_model):
             hidden = self.mlm.base_model(input_ids=input_ids, attention_mask=attention_mask,
                                          token_type_ids=token_type_ids)[0]
             picked = labels != -100
+            if not picked.any():  # a batch where the collator masked nothing: no loss, rather than a NaN step
+                return {"loss": hidden.sum() * 0.0}
             logits = self.mlm.cls(hidden[picked])
             return {"loss": torch.nn.functional.cross_entropy(logits.float(), labels[picked])}
 
@@ -122,14 +125,35 @@ def mlm(base: str, texts: list[str], heldout: list[str], out: Path, params: dict
                                 return_special_tokens_mask=True), batched=True, remove_columns=["text"])
 
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=float(params["mlm_probability"]))
+    # Each held-out text is scored under several mask draws: one draw of 15% of a short text masks a handful of
+    # tokens, too few for the before/after comparison on a small held-out set (a one-text set once drew no mask: NaN).
+    masks = max(1, int(params["heldout_masks"]))
     trainer = Trainer(model=_masked_only(head_model),
-                      args=_args(TrainingArguments, out, params, seed, per_device_eval_batch_size=16,
-                                 prediction_loss_only=True),
-                      train_dataset=tokenized(texts), eval_dataset=tokenized(heldout), data_collator=collator)
+                      args=_args(TrainingArguments, out, params, seed),
+                      train_dataset=tokenized(texts), data_collator=collator)
+
+    held = tokenized(heldout * masks)
 
     def heldout_loss() -> float:
-        set_seed(seed)  # the same masks before and after, so the two losses compare
-        return round(float(trainer.evaluate()["eval_loss"]), 6)
+        # Mean over all masked tokens (Trainer.evaluate averages per-batch means, which weights a batch of short
+        # texts like a batch of long ones). The same seed gives the same masks before and after.
+        set_seed(seed)
+        model = trainer.model.eval()
+        device = next(model.parameters()).device
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, len(held), 16):
+                batch = collator([held[i] for i in range(start, min(start + 16, len(held)))])
+                batch.pop("special_tokens_mask", None)
+                n = int((batch["labels"] != -100).sum())
+                if n:
+                    result = model(**{k: v.to(device) for k, v in batch.items()})
+                    total += float(result["loss"]) * n
+                    count += n
+        model.train()
+        if not count:
+            raise RuntimeError("held-out MLM loss: no token was masked in the held-out texts")
+        return round(total / count, 6)
 
     initial = heldout_loss()
     head = _fit_head(head_model, tokenized(texts), collator, out, params, seed)
@@ -143,7 +167,8 @@ def mlm(base: str, texts: list[str], heldout: list[str], out: Path, params: dict
     st.save(str(out))
     import math
 
-    return {**_finish(trainer, out), **head, "heldout_texts": len(heldout), "heldout_mlm_loss_random_head": initial,
+    return {**_finish(trainer, out), **head, "heldout_texts": len(heldout), "heldout_masks": masks,
+            "heldout_mlm_loss_random_head": initial,
             "heldout_mlm_loss_before": before,
             "heldout_mlm_loss_after": after, "heldout_perplexity_before": round(math.exp(before), 3),
             "heldout_perplexity_after": round(math.exp(after), 3),
