@@ -106,6 +106,16 @@ def test_pipeline_verdict_claims_only_significant_wins():
     assert "does not beat its best part (significantly worse)" in report.pipeline_verdicts(ROWS + [hybrid])[0]
 
 
+def test_a_reranker_without_a_row_of_its_own_is_compared_with_its_first_stage():
+    rerank = rec("rerank", "bm25s+torch-fp32", ones(186), 90.0, kind="pipeline")
+    rerank.ndcg_at_10, rerank.stages = 0.93, ["bm25 [bm25s]", "ce [torch-fp32]"]
+    line = report.pipeline_verdicts(ROWS + [rerank])[0]
+    assert "beats each of its scored parts (bm25 [bm25s] 0.800; +0.130* against the best" in line
+    assert "ce [torch-fp32] has no row of its own" in line
+    rerank.stages = ["other [bm25s]", "ce [torch-fp32]"]
+    assert "no row for other [bm25s], ce [torch-fp32] to compare with" in report.pipeline_verdicts(ROWS + [rerank])[0]
+
+
 def test_header_says_how_many_questions_the_task_left_out():
     rows = [rec("bm25", "bm25s", ones(150), 0.1, kind="lexical")]
     rows[0].n_dropped, rows[0].dropped = 6, {"duplicate_question": 6}

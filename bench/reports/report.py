@@ -189,25 +189,28 @@ def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
             continue
         parts = [by_label.get(s) for s in r.stages]
         scored = [p for p in parts if p is not None]
-        if len(scored) < len(parts):
-            missing = [s for s, p in zip(r.stages, parts) if p is None]
+        missing = [s for s, p in zip(r.stages, parts) if p is None]
+        if not scored:
             lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f}; no row for {', '.join(missing)} to compare with.")
             continue
+        # A cross-encoder re-ranks; it never has a row of its own, so the verdict is against the scored parts.
+        unscored = "".join(f"; {m} has no row of its own" for m in missing)
+        parts_word = "scored parts" if missing else "parts"
         best = max(scored, key=lambda p: p.ndcg_at_10)
         tests = {label(p): _test(r, p) for p in scored}
         against_best = tests[label(best)]
         if not against_best.tested:
-            verdict = ("is higher than each of its parts" if r.ndcg_at_10 > best.ndcg_at_10
+            verdict = (f"is higher than each of its {parts_word}" if r.ndcg_at_10 > best.ndcg_at_10
                        else "does not beat its best part") + " (untested: no per-question scores)"
         elif all(t.better for t in tests.values()):
-            verdict = "beats each of its parts"
+            verdict = f"beats each of its {parts_word}"
         elif against_best.worse:
             verdict = "does not beat its best part (significantly worse)"
         else:
             verdict = "ties: not significantly better than " + ", ".join(n for n, t in tests.items() if not t.better)
         lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f} {verdict} ("
                      + ", ".join(f"{label(p)} {p.ndcg_at_10:.3f}" for p in scored)
-                     + f"; {_delta(against_best)} against the best).")
+                     + f"; {_delta(against_best)} against the best{unscored}).")
     return lines
 
 
