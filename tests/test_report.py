@@ -112,6 +112,9 @@ def test_a_reranker_without_a_row_of_its_own_is_compared_with_its_first_stage():
     line = report.pipeline_verdicts(ROWS + [rerank])[0]
     assert "beats each of its scored parts (bm25 [bm25s] 0.800; +0.130* against the best" in line
     assert "ce [torch-fp32] has no row of its own" in line
+    rerank.per_query_ndcg = dict(list(ones(186).items())[:100])  # a sample: 100 of the 200 questions
+    line = report.pipeline_verdicts(ROWS + [rerank])[0]
+    assert "bm25 [bm25s] 1.000 on the same 100 questions" in line and "+0.000 (n.s.) against the best" in line
     rerank.stages = ["other [bm25s]", "ce [torch-fp32]"]
     assert "no row for other [bm25s], ce [torch-fp32] to compare with" in report.pipeline_verdicts(ROWS + [rerank])[0]
 

