@@ -14,27 +14,28 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.models import encoders, registry
 from bench.train import trim
-from tests.conftest import build_tiny_bi_encoder, eval_tasks, turkish_text, write_beir
+from tests.conftest import build_tiny_bi_encoder, eval_tasks, write_beir
 from tests.test_train import PARAGRAPHS, leaflet, squad
 
 UNSEEN = "Kapadokya balonları, Erzurum'da soğuk kış ve zeytinyağı üretimi"  # dev-side words: only in the eval task
 # PARAGRAPHS[0] and [3] are on the train side of the paragraph split, so the vocabulary corpus holds them.
 
 
+# tokenizers' UnigramTrainer(vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"),
+# NFKC normalizer and Metaspace pre-tokenizer, run once over turkish_text() + PARAGRAPHS and saved: the trainer gives
+# a different vocabulary in every process, and so every test built on it differed from run to run.
+UNIGRAM = Path(__file__).parent / "fixtures" / "unigram-tokenizer.json"
+
+
 @pytest.fixture(scope="module")
 def unigram_model_dir(tmp_path_factory) -> Path:
     """A random-init bi-encoder over a Unigram tokenizer laid out like XLM-R's: <s> <pad> </s> <unk> first, a
     Metaspace pre-tokenizer, and a <mask> added after the vocabulary."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.Unigram())
-    tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok = Tokenizer.from_file(str(UNIGRAM))
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                      unk_token="<unk>")
-    tok.train_from_iterator(turkish_text() + PARAGRAPHS, trainer)
     tok.add_special_tokens(["<mask>"])
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
