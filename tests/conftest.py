@@ -113,7 +113,8 @@ def tiny_tokenizer_dir(tmp_path_factory) -> Path:
     chars = sorted({c for w in counts for c in w})
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = specials + chars + ["##" + c for c in chars]
-    vocab += [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if w not in set(vocab)]
+    taken = set(vocab)
+    vocab += [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if w not in taken]
     vocab = vocab[:1500]
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer, tok.pre_tokenizer = normalizer, pre

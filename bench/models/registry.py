@@ -78,6 +78,11 @@ _REQUIRED = ("name", "kind", "loader", "source")
 _STAGE = re.compile(r"^(?P<name>.+?)(?:\s*\[(?P<variant>[\w.+-]+)\])?$")
 
 
+def stage_name(spec: str) -> str:
+    """The entry a stage names: "name" or "name [variant]" (as models.yaml and result records write stages)."""
+    return _STAGE.match(str(spec).strip()).group("name").strip()
+
+
 def load_registry(path: str | Path) -> list[ModelEntry]:
     path = Path(path)
     if not path.is_file():
@@ -195,8 +200,7 @@ def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict, index_
     if not isinstance(entry.stages, list) or len(entry.stages) < 2 or (want and len(entry.stages) != want):
         raise BenchError(f"{label}: field 'stages' must list {'2' if want else '2 or more'} registry entries")
     for spec in entry.stages:
-        m = _STAGE.match(str(spec).strip())
-        name, variant = m.group("name").strip(), m.group("variant")
+        name, variant = stage_name(spec), _STAGE.match(str(spec).strip()).group("variant")
         if name not in by_name:
             raise BenchError(f"{label}: stage '{name}' is not a registry entry")
         stage = by_name[name]

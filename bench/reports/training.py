@@ -90,19 +90,22 @@ NOTE = (f"95% CI: bootstrap interval of nDCG@10 over the row's questions. Δ vs 
 
 # --- which rows -------------------------------------------------------------------------------------------
 
-def _model_of(stage: str) -> str:
-    """A stage as a registry entry or a record names it ("name" or "name [variant]"): the model's name."""
-    return stage.rsplit(" [", 1)[0] if stage.endswith("]") else stage
-
-
 @dataclass
 class Rows:
     """The models a training report shows, and which training run stands behind each."""
     models: list[str]  # table order
-    trained: set[str]  # rows that exist only because of training
-    listed_when_missing: set[str]  # skipped and failed rows listed under each table
-    trained_part: dict[str, str] = field(default_factory=dict)  # pipeline -> its trained cross-encoder
-    pipelines: dict[str, str] = field(default_factory=dict)  # pipeline -> its first stage, for the verdicts
+    cross_encoders: set[str]
+    pipelines: dict[str, tuple[str, str]] = field(default_factory=dict)  # pipeline -> (first stage, cross-encoder)
+
+    @property
+    def trained(self) -> set[str]:
+        """Rows that exist only because of training."""
+        return set(TRAINED_BI_ENCODERS) | self.cross_encoders | set(self.pipelines)
+
+    @property
+    def listed_when_missing(self) -> set[str]:
+        """Skipped and failed rows listed under each table."""
+        return set(self.models) | self.cross_encoders
 
 
 def rows_for(records: list[ResultRecord], runs: dict, entries: list) -> Rows:
@@ -112,16 +115,13 @@ def rows_for(records: list[ResultRecord], runs: dict, entries: list) -> Rows:
                       | {e.name for e in entries if e.train and e.kind == "cross-encoder"})
     stages = [(e.name, list(e.stages)) for e in entries if e.kind == "pipeline" and e.stages]
     stages += sorted({(r.model, tuple(r.stages)) for r in records if r.stages})
-    rows = Rows(models=list(LADDER), trained=set(TRAINED_BI_ENCODERS) | cross_encoders,
-                listed_when_missing=set(LADDER) | cross_encoders)
+    rows = Rows(models=list(LADDER), cross_encoders=cross_encoders)
     for name, parts in stages:
-        parts = [_model_of(p) for p in parts]
-        if name in rows.pipelines or parts[-1] not in cross_encoders:
+        first, last = registry.stage_name(parts[0]), registry.stage_name(parts[-1])
+        if name in rows.pipelines or last not in cross_encoders:
             continue
         rows.models.append(name)
-        rows.trained.add(name)
-        rows.listed_when_missing.add(name)
-        rows.trained_part[name], rows.pipelines[name] = parts[-1], parts[0]
+        rows.pipelines[name] = (first, last)
     return rows
 
 
@@ -262,7 +262,7 @@ def _chain(name: str, runs: dict) -> list[dict]:
 
 
 def _training_cells(model: str, runs: dict, trained_names: set, shown: Rows) -> tuple[str, str]:
-    name = shown.trained_part.get(model, model)
+    name = shown.pipelines[model][1] if model in shown.pipelines else model
     if name not in runs:
         return ("n/a", "n/a") if model in shown.trained or name in trained_names else (NOT_TRAINED, NOT_TRAINED)
     chain = _chain(name, runs)
@@ -453,7 +453,7 @@ def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
             tag = row.variant if ref.variant == row.variant else f"{row.variant} against {ref.variant}"
             lines.append(f"- **{SHORT[before]} → {SHORT[after]}** [{tag}]: {_judge(_test(row, ref))}.")
     by_label = {label(r): r for r in ok}
-    for pipeline, first in shown.pipelines.items():
+    for pipeline, (first, _) in shown.pipelines.items():
         for row in by_model.get(pipeline, []):
             ref = by_label.get(row.stages[0]) if row.stages else None
             ref = ref or next(iter(by_model.get(first, [])), None)
@@ -476,7 +476,8 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
     mine = [r for r in records if r.task == task]
     ok = sorted((r for r in mine if r.status == "ok" and r.model in shown.models),
                 key=lambda r: (shown.models.index(r.model), _variant_key(r)))
-    missing = [r for r in mine if r.status != "ok" and r.model in shown.listed_when_missing]
+    listed = shown.listed_when_missing
+    missing = [r for r in mine if r.status != "ok" and r.model in listed]
     lines = [f"## Ablation: `{task}`", ""] + _sizes(ok)
     if ok:
         lines += report._data_lines(ok)
@@ -504,8 +505,9 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
 
 
 def _tasks(records: list[ResultRecord], shown: Rows) -> list[str]:
-    present = {r.task for r in records if r.model in shown.listed_when_missing}
-    extra = {r.task for r in records if r.model in shown.trained} - set(TASKS)
+    listed, trained = shown.listed_when_missing, shown.trained
+    present = {r.task for r in records if r.model in listed}
+    extra = {r.task for r in records if r.model in trained} - set(TASKS)
     return [t for t in TASKS if t in present] + sorted(extra)
 
 
