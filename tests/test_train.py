@@ -151,6 +151,44 @@ def test_cross_encoder_builds_and_reranks_in_a_pipeline(train_env):
     assert scores.shape == (1, len(PARAGRAPHS)) and np.isfinite(scores).all()
 
 
+def test_cross_encoder_replaces_an_all_zero_pooler(train_env, tiny_model_dir, tmp_path):
+    # The Q4-dequantized e5 carries a pooler of zeros; a classifier on it reads 0 for every pair and never learns.
+    import torch
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    assert main(["train", "tiny cross-encoder", "--models", str(train_env)]) == 0
+    assert record(train_env, "tiny cross-encoder")["pooler"] == "the base's"
+
+    st = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    for w in st[0].auto_model.pooler.parameters():
+        torch.nn.init.zeros_(w)
+    st.save(str(tmp_path / "zero-pooler"))
+    _edit(train_env, str(tiny_model_dir), str(tmp_path / "zero-pooler"))
+    assert main(["train", "tiny cross-encoder", "--models", str(train_env), "--force"]) == 0
+    assert record(train_env, "tiny cross-encoder")["pooler"].startswith("re-initialised")
+    head = CrossEncoder(str(registry.trained_dir(entry(train_env, "tiny cross-encoder"))), device="cpu").model
+    assert all(w.any() for w in head.base_model.pooler.parameters() if w.dim() == 2)
+
+
+def test_a_pooler_of_zeros_is_reinitialised_and_a_trained_one_kept(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from bench.train.recipes import _usable_pooler
+
+    model = AutoModelForSequenceClassification.from_pretrained(Path(tiny_model_dir), num_labels=1)
+    kept = [w.clone() for w in model.base_model.pooler.parameters()]
+    assert _usable_pooler(model) == "the base's"
+    assert all(torch.equal(a, b) for a, b in zip(kept, model.base_model.pooler.parameters()))
+    for w in model.base_model.pooler.parameters():
+        torch.nn.init.zeros_(w)
+    ids = torch.tensor([[2, 5, 6, 3], [2, 7, 8, 3]])
+    assert not model.base_model(input_ids=ids).pooler_output.any()  # what the classifier read before
+    assert _usable_pooler(model).startswith("re-initialised")
+    out = model.base_model(input_ids=ids).pooler_output
+    assert out.any() and not torch.allclose(out[0], out[1])
+
+
 def _no_folder(models: Path, name: str) -> bool:
     folder = registry.trained_dir(entry(models, name))
     return not folder.exists() and not list(folder.parent.glob(f".{folder.name}.tmp-*"))

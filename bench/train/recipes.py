@@ -237,6 +237,7 @@ def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, para
     del st
     model = CrossEncoder(str(plain), num_labels=1, max_length=int(params["max_seq_length"]), device="cpu",
                          local_files_only=True)
+    pooler = _usable_pooler(model.model)
     if params["freeze_embeddings"]:
         _freeze_embeddings(model.model.base_model)
     data = Dataset.from_dict({"query": [r[0] for r in rows], "passage": [r[1] for r in rows],
@@ -247,7 +248,32 @@ def cross_encoder(base: str, rows: list[tuple[str, str, float]], out: Path, para
     model.save_pretrained(str(out))
     shutil.rmtree(plain, ignore_errors=True)
     return {**_finish(trainer, out), "loss": "BinaryCrossEntropyLoss", "examples": len(rows),
-            "positives": sum(1 for r in rows if r[2] > 0)}
+            "positives": sum(1 for r in rows if r[2] > 0), "pooler": pooler}
+
+
+def _usable_pooler(head_model) -> str:
+    """Re-initialise a pooler whose weights are all zero; say which pooler the classifier reads.
+
+    The classification head reads the pooler's output. A mean-pooling bi-encoder may carry no trained pooler:
+    the Q4-dequantized e5 gets zeros (bench.models.q4_convert). Then the classifier sees tanh(0) = 0 for every
+    pair and the encoder gets no gradient: the 2-core cross-encoder trained before this check output one constant.
+    """
+    import torch
+
+    pooler = getattr(head_model.base_model, "pooler", None)
+    if pooler is None:
+        return "none (the classifier reads the first token)"
+    weights = list(pooler.parameters())
+    if any(bool(w.any()) for w in weights):
+        return "the base's"
+    std = float(getattr(head_model.config, "initializer_range", 0.02))
+    with torch.no_grad():
+        for module in pooler.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, std)
+                if module.bias is not None:
+                    module.bias.zero_()
+    return f"re-initialised (normal, std {std}, bias zero): the base's was all zeros"
 
 
 def _keep_layers(encoder, layers: list[int]) -> None:
