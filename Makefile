@@ -39,8 +39,8 @@ bench: $(STAMP) wheels
 # contrastive models (the ablation) both; the MLM-only stage torch-fp32 (an intermediate, nobody ships it); the
 # trimmed vocabularies onnx-int8 (they exist to shrink the shipped int8 form; in torch-fp32 a text whose pieces all
 # survive embeds bit for bit as untrimmed). `make bench` scores the variants models.yaml names that are left.
-GRADIENT := "e5-small MLM-adapted" "e5-small contrastive" "e5-small MLM+contrastive"
 CONTRASTIVE := "e5-small contrastive" "e5-small MLM+contrastive"
+GRADIENT := "e5-small MLM-adapted" $(CONTRASTIVE)
 TRIMMED := "e5-small Turkish-trimmed" "e5-small contrastive Turkish-trimmed"
 STATIC := "e5-small static (model2vec)"
 TRAINED := $(GRADIENT) $(STATIC) "e5-small cross-encoder (trained)" $(TRIMMED)

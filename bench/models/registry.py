@@ -78,9 +78,15 @@ _REQUIRED = ("name", "kind", "loader", "source")
 _STAGE = re.compile(r"^(?P<name>.+?)(?:\s*\[(?P<variant>[\w.+-]+)\])?$")
 
 
+def stage_parts(spec: str) -> tuple[str, str | None]:
+    """(entry name, variant or None) of a stage: "name" or "name [variant]", as models.yaml and result records
+    write stages."""
+    m = _STAGE.match(str(spec).strip())
+    return m.group("name").strip(), m.group("variant")
+
+
 def stage_name(spec: str) -> str:
-    """The entry a stage names: "name" or "name [variant]" (as models.yaml and result records write stages)."""
-    return _STAGE.match(str(spec).strip()).group("name").strip()
+    return stage_parts(spec)[0]
 
 
 def load_registry(path: str | Path) -> list[ModelEntry]:
@@ -200,7 +206,7 @@ def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict, index_
     if not isinstance(entry.stages, list) or len(entry.stages) < 2 or (want and len(entry.stages) != want):
         raise BenchError(f"{label}: field 'stages' must list {'2' if want else '2 or more'} registry entries")
     for spec in entry.stages:
-        name, variant = stage_name(spec), _STAGE.match(str(spec).strip()).group("variant")
+        name, variant = stage_parts(spec)
         if name not in by_name:
             raise BenchError(f"{label}: stage '{name}' is not a registry entry")
         stage = by_name[name]

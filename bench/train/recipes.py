@@ -263,10 +263,11 @@ def _usable_pooler(head_model) -> str:
     pooler = getattr(head_model.base_model, "pooler", None)
     if pooler is None:
         return "none (the classifier reads the first token)"
-    weights = list(pooler.parameters())
-    if any(bool(w.any()) for w in weights):
+    if any(bool(w.any()) for w in pooler.parameters()):
         return "the base's"
     std = float(getattr(head_model.config, "initializer_range", 0.02))
+    # Not head_model._init_weights: transformers marks weights loaded from the checkpoint as initialised and its
+    # init functions then skip them, so the zeros would stay (checked on the e5 base).
     with torch.no_grad():
         for module in pooler.modules():
             if isinstance(module, torch.nn.Linear):
