@@ -323,7 +323,8 @@ def cmd_train(args) -> int:
     for record in build(args.name, args.models, args.max_steps, args.force):
         leaks = ", ".join(f"{t}: {c.get('questions', '-')} q / {c.get('paragraphs', '-')} p"
                           for t, c in record["leakage"].items())
-        print(f"built {record['name']}: {record['steps']} steps, {record['wall_seconds']} s; "
+        steps = f"{record['steps']} steps, " if record.get("steps") else ""  # none for static-distill, trim, merge
+        print(f"built {record['name']}: {steps}{record['wall_seconds']} s; "
               f"leakage (equal questions / paragraphs) {leaks or 'no evaluation tasks found'}")
     return 0
 

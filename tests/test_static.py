@@ -334,3 +334,114 @@ def test_static_distill_entry_must_use_the_model2vec_loader(tmp_path, tiny_model
 """, encoding="utf-8")
     with pytest.raises(BenchError, match="with loader 'model2vec'"):
         registry.load_registry(bad)
+
+
+# --- static-tune: a model2vec model fitted to its teacher's embeddings, then trained on question-paragraph pairs ---
+
+TUNE = "    kind: bi-encoder\n    loader: model2vec\n"
+
+
+@pytest.fixture
+def tune_env(distill_env, tmp_path) -> Path:
+    models = tmp_path / "tune.yaml"
+    models.write_text(distill_env.read_text(encoding="utf-8") + f"""  - name: tiny static tuned
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json, data/leaflets.json], seed: 5,
+             params: {{teacher: tiny, fit_epochs: 4, fit_lr: 0.05, pairs_epochs: 4, pairs_lr: 0.05, batch_size: 4}}}}
+  - name: tiny static pairs only
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json], params: {{fit_epochs: 0, pairs_epochs: 8, pairs_lr: 0.02, batch_size: 4, patience: 8}}}}
+  - name: tuned without a teacher
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json], params: {{fit_epochs: 2}}}}
+  - name: tuned with a lexical teacher
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json], params: {{teacher: bm25}}}}
+  - name: tuned on leaflets only
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/leaflets.json], params: {{teacher: tiny}}}}
+""", encoding="utf-8")
+    return models
+
+
+def falls(losses: list[float]) -> bool:
+    third = max(1, len(losses) // 3)
+    return np.median(losses[-third:]) < np.median(losses[:third])
+
+
+def test_static_tune_fits_the_teacher_then_the_pairs_and_loads_back(tune_env, capsys):
+    assert main(["train", "tiny static tuned", "--models", str(tune_env)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny static: built in" in out  # the static base is built first
+    e = entry(tune_env, "tiny static tuned")
+    record = json.loads((registry.trained_dir(e) / "training.json").read_text(encoding="utf-8"))
+    assert record["recipe"] == "static-tune" and record["params"]["teacher"] == "tiny"
+    assert record["fit_texts"] > 0 and record["examples"] > 0 and record["steps"] == len(record["losses"])
+    fit, pairs = record["losses"][:record["fit_steps"]], record["losses"][record["fit_steps"]:]
+    assert len(fit) > 0 and len(pairs) > 0 and falls(fit) and falls(pairs)
+    assert record["leakage"]["tr_mini_wiki"]["questions"] == 0
+    model = encoders.load(e)
+    base = encoders.load(entry(tune_env, "tiny static"))
+    vecs = model.encode(PASSAGES, "passage", progress=False)
+    assert vecs.shape == base.encode(PASSAGES, "passage", progress=False).shape and unit_rows(vecs)
+    assert not np.allclose(vecs, base.encode(PASSAGES, "passage", progress=False), atol=1e-3)
+    # Same seed, same data: the same model.
+    assert main(["train", "tiny static tuned", "--force", "--models", str(tune_env)]) == 0
+    again = encoders.load(entry(tune_env, "tiny static tuned")).encode(PASSAGES, "passage", progress=False)
+    assert np.allclose(vecs, again, atol=1e-6)
+
+
+def test_static_tune_pairs_only_needs_no_teacher(tune_env, capsys):
+    assert main(["train", "tiny static pairs only", "--models", str(tune_env)]) == 0
+    record = json.loads((registry.trained_dir(entry(tune_env, "tiny static pairs only")) / "training.json")
+                        .read_text(encoding="utf-8"))
+    assert record["params"]["teacher"] is None and record["fit_texts"] == 0 and record["fit_steps"] == 0
+    assert falls(record["losses"])
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("tuned without a teacher", "train.params.teacher"),
+    ("tuned with a lexical teacher", "'train.params.teacher' names 'bm25'"),
+    ("tuned on leaflets only", "no question-paragraph pairs"),
+])
+def test_static_tune_bad_input_one_line_exit_2_no_folder(tune_env, name, expect, capsys):
+    assert main(["train", "tiny static", "--models", str(tune_env)]) == 0  # the base builds; its output is not the error
+    capsys.readouterr()
+    assert main(["train", name, "--models", str(tune_env)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expect in err[0]
+    assert not registry.trained_dir(entry(tune_env, name)).exists()
+
+
+def test_static_tune_base_must_be_a_static_model(distill_env, tmp_path, capsys):
+    models = tmp_path / "bad.yaml"
+    models.write_text(distill_env.read_text(encoding="utf-8") + f"""  - name: tuned from a transformer
+{TUNE}    train: {{recipe: static-tune, base: tiny, data: [data/qa.json], params: {{teacher: tiny}}}}
+""", encoding="utf-8")
+    assert main(["train", "tuned from a transformer", "--models", str(models)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected a model2vec static entry" in err[0]
+    assert built_files(models) == []
+
+
+def test_static_tune_failure_midway_leaves_no_folder(tune_env, monkeypatch, capsys):
+    from model2vec.train import StaticModelForPairSimilarity
+
+    def boom(self, *args, **kwargs):
+        raise BenchError("pair training interrupted")
+
+    monkeypatch.setattr(StaticModelForPairSimilarity, "fit", boom)
+    assert main(["train", "tiny static tuned", "--models", str(tune_env)]) == 2
+    assert "pair training interrupted" in capsys.readouterr().err
+    assert not registry.trained_dir(entry(tune_env, "tiny static tuned")).exists()
+
+
+def test_static_tune_builds_a_trained_teacher_first(distill_env, tmp_path):
+    from bench.train import build
+
+    models = tmp_path / "order.yaml"
+    models.write_text(distill_env.read_text(encoding="utf-8") + f"""  - name: tiny contrastive
+    kind: bi-encoder
+    loader: sentence-transformers
+    train: {{recipe: contrastive, base: tiny, data: [data/qa.json]}}
+  - name: tuned by a trained teacher
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json], params: {{teacher: tiny contrastive}}}}
+""", encoding="utf-8")
+    by_name = {e.name: e for e in registry.load_registry(models)}
+    plan = [e.name for e in build.order(by_name["tuned by a trained teacher"], by_name)]
+    assert sorted(plan[:2]) == ["tiny contrastive", "tiny static"] and plan[2] == "tuned by a trained teacher"

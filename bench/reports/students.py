@@ -27,7 +27,9 @@ ROWS = (
     ("e5-small 4-layer student", "4 of 12 layers"),
     ("e5-small 4-layer student Turkish-trimmed", "4 layers, trimmed vocabulary"),
     ("e5-small (full) static (model2vec)", "static, distilled from the teacher"),
+    ("e5-small (full) static, tuned", "static, distilled, then fitted to the teacher and pair-trained"),
     ("e5-small static (model2vec)", "static, distilled from the 2-core contrastive model"),
+    ("e5-small static, tuned", "static, the 2-core one fitted and pair-trained"),
     ("sadedegel word vectors (idf)", "static, sadedegel word vectors"),
 )
 # The teacher's students (the trimmed base has the base, not the teacher, as its reference: it is listed only).

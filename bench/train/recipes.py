@@ -1,4 +1,5 @@
-"""The recipes, each on the ecosystem's own trainer (static-distill: model2vec's distillation); each returns what training.json records.
+"""The recipes, each on the ecosystem's own trainer (static-distill and static-tune: model2vec's distillation and
+trainers); each returns what training.json records.
 
 Every recipe writes a loadable model folder into `out` (a temporary folder the caller renames into place) and
 returns {steps, losses, ...}. Text preparation (split, negatives, leakage) happens in bench.train.build.
@@ -22,6 +23,11 @@ DEFAULTS = {
     # No optimizer: one teacher forward pass per kept token (bench.train.distill).
     "static-distill": {"pca_dims": 256, "trim": True, "vocabulary_size": 0, "min_count": 3, "sif_coefficient": 1e-4,
                        "weighting": "zipf"},
+    # A static model fitted to its teacher's embeddings of the training texts (fit_*), then trained on the
+    # question-paragraph pairs with in-batch negatives (pairs_*): model2vec's own trainers (bench.train.distill).
+    "static-tune": {"teacher": None, "fit_epochs": 30, "fit_lr": 1e-3, "pairs_epochs": 5, "pairs_lr": 1e-3,
+                    "temperature": 0.05, "batch_size": 64, "patience": 3, "max_seq_length": 256,
+                    "exclude_eval_questions": True},
     "trim-vocab": trim.DEFAULTS,
     # Layer-pruned student: the teacher's layers `layers` (by index), MSE to the teacher's embeddings on the
     # training texts (distill_*), then the contrastive recipe with the other keys.
@@ -365,6 +371,15 @@ def static_distill(base: str, texts: list[str], out: Path, params: dict, seed: i
     from bench.train.distill import static_distill as distil
 
     return distil(base, texts, out, params, seed)
+
+
+def static_tune(base: str, teacher, fit_texts, pairs, out: Path, params: dict, seed: int) -> dict:
+    """The base static model tuned on its teacher's embeddings, then on pairs; see bench.train.distill."""
+    from bench.train.distill import static_tune as tune
+
+    return tune(base, teacher, fit_texts, pairs, out, params, seed)
+
+
 def trim_vocab(base: str, corpus: list[str], evaluation: dict, sources: dict, out: Path, params: dict,
                seed: int) -> dict:
     """No gradient steps: the base with a Turkish-trimmed vocabulary (bench.train.trim)."""
