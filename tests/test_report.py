@@ -147,3 +147,18 @@ def test_sampled_rows_say_how_many_questions_they_answered():
     md = task_markdown("t", [full, part])
     assert "4 questions, each answered by one of 3 paragraphs" in md
     assert "slow (on 2 of 4 questions)" in md and "seeded sample" in md
+
+
+def test_recommendation_names_an_untimed_row_that_scores_above_every_timed_one():
+    # thquad_dev in make train: BM25 scored there without timings, above every timed row. The budgets can only
+    # pick timed rows; the section must not let "best overall" stand as if it were.
+    fast = rec("bm25", "bm25s", ones(199), 0.1, kind="lexical")
+    fast.latency_p50_ms = fast.latency_p95_ms = None
+    lower = rec("lower", "onnx-int8", ones(100), 0.1)
+    lower.latency_p50_ms = None  # below the best timed row: not worth a line
+    lines = report.recommendations(ROWS + [fast, lower])
+    assert "Best overall:** big [torch-fp32]" in lines[3]
+    assert len(lines) == 5 and lines[4].startswith("- **Not timed on this task:** bm25 [bm25s]")
+    assert "nDCG@10 0.995" in lines[4] and "+0.075 against big [torch-fp32] (significant" in lines[4]
+    assert "python -m bench run --tasks t --only bm25 --variants bm25s" in lines[4] and "lower" not in lines[4]
+    assert len(report.recommendations(ROWS)) == 4

@@ -177,7 +177,27 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
                f"({best.latency_p50_ms / tied.latency_p50_ms:.1f}× faster; {t.diff:+.3f}, {_verdict(t)}).")
     lines.append(f"- **Best overall:** {label(best)} — {_score(best)}, p50 {best.latency_p50_ms:.2f} ms, "
                  f"{_f(best.throughput_per_s, 1)} passages/s." + tie)
-    return lines
+    return lines + _untimed_above(records, best)
+
+
+def _untimed_above(records: list[ResultRecord], best: ResultRecord) -> list[str]:
+    """Rows scored without timings (a `--no-speed` run) that beat the best timed row: the budgets cannot weigh
+    them, so the section says so rather than let a weaker "best overall" stand. Rows scored on a sample of the
+    questions are left out (their mean is over other questions)."""
+    import shlex
+
+    above = sorted((r for r in records if r.latency_p50_ms is None and r.ndcg_at_10 is not None
+                    and not r.sampled_from and r.ndcg_at_10 > best.ndcg_at_10), key=lambda r: -r.ndcg_at_10)
+    if not above:
+        return []
+    tests = _against(above, best)
+    rows = "; ".join(f"{label(r)}, {_score(r)}, {tests[label(r)].diff:+.3f} against {label(best)} "
+                     f"({_verdict(tests[label(r)])})" for r in above)
+    models = " ".join(shlex.quote(m) for m in dict.fromkeys(r.model for r in above))
+    variants = " ".join(shlex.quote(v) for v in dict.fromkeys(r.variant for r in above))
+    fix = f"python -m bench run --tasks {shlex.quote(above[0].task)} --only {models} --variants {variants}"
+    return [f"- **Not timed on this task:** {rows}. The budgets above weigh timed rows only; time "
+            f"{'it' if len(above) == 1 else 'them'} (`{fix}`) before choosing."]
 
 
 def _on_same_questions(part: ResultRecord, pipeline: ResultRecord) -> str:
