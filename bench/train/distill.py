@@ -180,7 +180,7 @@ def static_tune(base: str, teacher: str | None, fit: tuple[list[str], list[str]]
     teacher's encoding) 0.335 / 0.927 / 0.677 / 0.588. Exploration runs (seed 42): fit only 0.333 / 0.881 / 0.686
     / 0.640; pairs only, 5 epochs, 0.255 / 0.926 / 0.590 / 0.532; 20 epochs 0.231 / 0.911 / 0.590 / 0.528 (the
     pairs overfit the history domain, so 5); fit then pairs 0.355 / 0.923 / 0.669 / 0.605. Both stages are kept:
-    the pairs add 0.02-0.04 on the two target tasks and cost 0.02-0.05 on the other two.
+    the pairs add 0.02-0.04 on the two target tasks and cost 0.02-0.04 on the other two.
     """
     import torch
     from model2vec import StaticModel
