@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,8 +185,6 @@ def _untimed_above(records: list[ResultRecord], best: ResultRecord) -> list[str]
     """Rows scored without timings (a `--no-speed` run) that beat the best timed row: the budgets cannot weigh
     them, so the section says so rather than let a weaker "best overall" stand. Rows scored on a sample of the
     questions are left out (their mean is over other questions)."""
-    import shlex
-
     above = sorted((r for r in records if r.latency_p50_ms is None and r.ndcg_at_10 is not None
                     and not r.sampled_from and r.ndcg_at_10 > best.ndcg_at_10), key=lambda r: -r.ndcg_at_10)
     if not above:

