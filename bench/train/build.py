@@ -318,13 +318,13 @@ def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict):
     sq, sp = entry.query_prefix or "", entry.passage_prefix or ""
     pairs = [(sq + conv.queries[q], sp + text_of[d]) for q in sorted(conv.qrels) for d in sorted(conv.qrels[q])]
     questions = sorted(set(conv.queries.values()))
-    fit = ([], [])
+    folder, fit = None, ([], [])
     if teacher is not None:
         tq, tp = teacher.query_prefix or "", teacher.passage_prefix or ""
         paragraphs = sorted({t.strip() for t in passages + texts if t.strip()})
         fit = ([sq + q for q in questions] + [sp + p for p in paragraphs],
                [tq + q for q in questions] + [tp + p for p in paragraphs])
-    folder = base_folder(teacher) if teacher is not None else None
+        folder = base_folder(teacher)
     return (folder, fit, pairs), questions, [d["text"] for d in conv.corpus.values()] + texts
 
 
