@@ -43,7 +43,7 @@ bench: $(STAMP) wheels
 CONTRASTIVE := "e5-small contrastive" "e5-small MLM+contrastive"
 GRADIENT := "e5-small MLM-adapted" $(CONTRASTIVE)
 TRIMMED := "e5-small Turkish-trimmed" "e5-small contrastive Turkish-trimmed"
-STATIC := "e5-small static (model2vec)" "e5-small static, tuned"
+STATIC := "e5-small static (model2vec)" "e5-small static, tuned" "e5-small static, corpus-tuned"
 TRAINED := $(GRADIENT) $(STATIC) "e5-small cross-encoder (trained)" $(TRIMMED)
 TRAIN_TASKS := tr_mini_wiki xquad_tr drug_leaflets thquad_dev
 RERANK_TASKS := drug_leaflets thquad_dev
@@ -72,7 +72,8 @@ FULL := "e5-small contrastive (full)" "e5-small contrastive (full), seed 14" "e5
 	"e5-small cross-encoder (full)" "e5-small 6-layer student" "e5-small 4-layer student"
 # No gradient steps: trimmed vocabularies and the static model, built from the models above on any machine.
 FULL_DERIVED := "e5-small contrastive (full) + base, averaged, Turkish-trimmed" "e5-small 6-layer student Turkish-trimmed" \
-	"e5-small 4-layer student Turkish-trimmed" "e5-small (full) static (model2vec)" "e5-small (full) static, tuned"
+	"e5-small 4-layer student Turkish-trimmed" "e5-small (full) static (model2vec)" "e5-small (full) static, tuned" \
+	"e5-small (full) static, corpus-tuned"
 FULL_ENCODERS := "e5-small contrastive (full)" "e5-small contrastive (full), seed 14" "e5-small MLM-adapted (full)" \
 	"e5-small MLM+contrastive (full)" "e5-small contrastive (full) + base, averaged" \
 	"e5-small MLM+contrastive (full) + base, averaged" "e5-small 6-layer student" "e5-small 4-layer student" \

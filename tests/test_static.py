@@ -394,18 +394,23 @@ def test_static_tune_pairs_only_needs_no_teacher(tune_env, capsys):
     assert falls(record["losses"])
 
 
-@pytest.mark.parametrize("name, expect", [
-    ("tuned without a teacher", "train.params.teacher"),
-    ("tuned with a lexical teacher", "'train.params.teacher' names 'bm25'"),
-    ("tuned on leaflets only", "no question-paragraph pairs"),
+@pytest.mark.parametrize("env, name, expect", [
+    ("tune_env", "tuned without a teacher", "train.params.teacher"),
+    ("tune_env", "tuned with a lexical teacher", "'train.params.teacher' names 'bm25'"),
+    ("tune_env", "tuned on leaflets only", "no question-paragraph pairs"),
+    ("ict_env", "corpus-tuned, leakage kept",
+     "leakage: 1 training question(s) equal a question of evaluation task 'tr_mini_wiki'"),
+    ("ict_env", "corpus-tuned without a corpus", "'train.params.ict_sentences' needs passages"),
+    ("ict_env", "corpus-tuned, bad count", "'train.params.ict_sentences' must be a whole number"),
 ])
-def test_static_tune_bad_input_one_line_exit_2_no_folder(tune_env, name, expect, capsys):
-    assert main(["train", "tiny static", "--models", str(tune_env)]) == 0  # the base builds; its output is not the error
+def test_static_tune_bad_input_one_line_exit_2_no_folder(env, name, expect, request, capsys):
+    models = request.getfixturevalue(env)
+    assert main(["train", "tiny static", "--models", str(models)]) == 0  # the base builds; its output is not the error
     capsys.readouterr()
-    assert main(["train", name, "--models", str(tune_env)]) == 2
+    assert main(["train", name, "--models", str(models)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and expect in err[0]
-    assert not registry.trained_dir(entry(tune_env, name)).exists()
+    assert not registry.trained_dir(entry(models, name)).exists()
 
 
 def test_static_tune_base_must_be_a_static_model(distill_env, tmp_path, capsys):
@@ -445,3 +450,111 @@ def test_static_tune_builds_a_trained_teacher_first(distill_env, tmp_path):
     by_name = {e.name: e for e in registry.load_registry(models)}
     plan = [e.name for e in build.order(by_name["tuned by a trained teacher"], by_name)]
     assert sorted(plan[:2]) == ["tiny contrastive", "tiny static"] and plan[2] == "tuned by a trained teacher"
+
+
+# --- static-tune with inverse-cloze pairs from the searched passages (train.params.ict_sentences) ---
+
+PLANTED = "Aşı olunca vücut hastalığa karşı nasıl korunur?"  # an evaluation question (conftest TINY_QUERIES q1)
+
+
+def rich_leaflet(path: Path) -> Path:
+    """Leaflets with several sentences per section, one of them equal to an evaluation question."""
+    body = ("İlaç{i} tableti ağrı ve ateş için kullanılır. Günde {n} kez tok karnına bir tablet alınır. "
+            "Baş dönmesi ve mide bulantısı görülebilir. {extra}")
+    items = [{"ilacAdi": f"ilac{i}", "nedir": body.format(i=i, n=i + 1, extra=PLANTED if i == 0 else ""),
+              "saklanmasi": f"İlaç{i} tabletini 25 derecenin altındaki oda sıcaklığında saklayınız."} for i in range(4)]
+    path.write_text(json.dumps({"prospektus": items}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def ict_env(distill_env, tmp_path) -> Path:
+    rich_leaflet(tmp_path / "data" / "rich.json")
+    pairs = "fit_epochs: 0, pairs_epochs: 8, pairs_lr: 0.02, batch_size: 4, patience: 8"
+    models = tmp_path / "ict.yaml"
+    models.write_text(distill_env.read_text(encoding="utf-8") + f"""  - name: pairs only
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json, data/rich.json], seed: 5, params: {{{pairs}}}}}
+  - name: corpus-tuned
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json, data/rich.json], seed: 5,
+             params: {{{pairs}, ict_sentences: 2}}}}
+  - name: corpus-tuned, leakage kept
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json, data/rich.json],
+             params: {{{pairs}, ict_sentences: 2, exclude_eval_questions: false}}}}
+  - name: corpus-tuned without a corpus
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json], params: {{{pairs}, ict_sentences: 2}}}}
+  - name: corpus-tuned, bad count
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json, data/rich.json], params: {{{pairs}, ict_sentences: many}}}}
+""", encoding="utf-8")
+    return models
+
+
+def test_static_tune_adds_inverse_cloze_pairs_from_the_leaflets(ict_env, capsys):
+    assert main(["train", "corpus-tuned", "--models", str(ict_env)]) == 0
+    assert main(["train", "pairs only", "--models", str(ict_env)]) == 0
+    record = json.loads((registry.trained_dir(entry(ict_env, "corpus-tuned")) / "training.json").read_text(encoding="utf-8"))
+    plain = json.loads((registry.trained_dir(entry(ict_env, "pairs only")) / "training.json")
+                       .read_text(encoding="utf-8"))
+    # 4 leaflets × (2 of the 3-4 long sentences in 'nedir' + the one in 'saklanmasi'), less the planted question
+    # if it was drawn.
+    assert 11 <= record["ict_pairs"] <= 12
+    assert record["examples"] == plain["examples"] + record["ict_pairs"]
+    assert record["leakage"]["tr_mini_wiki"]["questions"] == 0
+    assert "inverse-cloze" in record["leakage_note"]
+    assert "inverse-cloze" not in plain["leakage_note"]
+    assert falls(record["losses"])
+    vecs = encoders.load(entry(ict_env, "corpus-tuned")).encode(PASSAGES, "passage", progress=False)
+    assert vecs.shape[0] == len(PASSAGES) and unit_rows(vecs)
+
+
+def test_static_tune_drops_a_pseudo_question_equal_to_an_evaluation_question(ict_env):
+    from bench.train import build, recipes
+
+    by_name = {e.name: e for e in registry.load_registry(ict_env)}
+    e = by_name["corpus-tuned"]
+    files = build.data_files(e, ict_env)
+
+    def prepared(**given):
+        params = recipes.params_for("static-tune", {**e.train["params"], **given}, None)
+        (_, _, pairs), questions, _ = build.prepare(e, by_name, files, params, 5)
+        return pairs, questions, params.get("excluded_eval_questions", {}).get("tr_mini_wiki", 0)
+
+    _, _, before = prepared(ict_sentences=0)
+    pairs, questions, dropped = prepared(ict_sentences=9)  # every sentence drawn, the planted one among them
+    assert not any(q == PLANTED for q, _ in pairs) and dropped == before + 1
+    pairs, questions, _ = prepared(ict_sentences=9, exclude_eval_questions=False)
+    assert sum(q == PLANTED for q, _ in pairs) == 1
+    assert PLANTED in questions  # what the leakage check reads, so it stops the build
+
+
+def test_static_tune_leakage_check_reads_the_passages_the_pseudo_questions_come_from(ict_env):
+    from bench.data import leaflets
+    from bench.train import build, recipes
+
+    by_name = {e.name: e for e in registry.load_registry(ict_env)}
+    e = by_name["corpus-tuned"]
+    files = build.data_files(e, ict_env)
+    params = recipes.params_for("static-tune", dict(e.train["params"]), None)
+    _, _, paragraphs = build.prepare(e, by_name, files, params, 5)
+    chunks = leaflets.chunks(files[1])
+    assert chunks and all(c.text in paragraphs for c in chunks)
+
+def test_static_tune_encodes_a_shared_teacher_once(tune_env, tmp_path, monkeypatch):
+    """Two entries with the same teacher and training texts (as tuned and corpus-tuned are): one teacher pass."""
+    from sentence_transformers import SentenceTransformer
+
+    models = tmp_path / "twice.yaml"
+    text = tune_env.read_text(encoding="utf-8")
+    models.write_text(text + f"""  - name: tuned again
+{TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json, data/leaflets.json], seed: 6,
+             params: {{teacher: tiny, fit_epochs: 4, fit_lr: 0.05, pairs_epochs: 2, pairs_lr: 0.05, batch_size: 4}}}}
+""", encoding="utf-8")
+    calls = []
+    encode = SentenceTransformer.encode
+    monkeypatch.setattr(SentenceTransformer, "encode", lambda self, *a, **k: calls.append(len(a[0])) or encode(self, *a, **k))
+    assert main(["train", "tiny static tuned", "--models", str(models)]) == 0
+    first = len(calls)
+    assert first >= 1
+    assert main(["train", "tuned again", "--models", str(models)]) == 0
+    assert len(calls) == first  # the teacher's embeddings came from the cache
+    record = json.loads((registry.trained_dir(entry(models, "tuned again")) / "training.json").read_text(encoding="utf-8"))
+    assert record["fit_steps"] > 0

@@ -48,3 +48,13 @@ def test_no_students_no_report(tmp_path):
     assert students.render(only_base) is None
     results.write(only_base, tmp_path / "results.json")
     assert students.write_for(tmp_path) == []
+
+
+def test_a_corpus_adapted_static_model_says_so_beside_its_verdict():
+    name = "e5-small (full) static, corpus-tuned"
+    text = students.render(records() + [rec(name, "numpy-fp32", t, 0.72, latency_p50_ms=0.2) for t in TASKS])
+    line = next(line for line in text.splitlines() if line.startswith(f"- **{name}**"))
+    assert "meets the static target" in line and "drug_leaflets 90% of the teacher" in line
+    assert "adapted to drug_leaflets' passages" in line
+    plain = next(line for line in text.splitlines() if line.startswith("- **e5-small (full) static (model2vec)**"))
+    assert "adapted" not in plain

@@ -234,6 +234,18 @@ def test_domain_adaptation_sentence_only_when_mlm_reads_leaflet_paragraphs():
     assert "unsupervised domain adaptation" not in without.split("## Leakage")[1].split("\n## ")[0]
 
 
+def test_inverse_cloze_training_on_the_searched_passages_is_said_in_the_leakage_section():
+    r = runs()
+    name = "static corpus-tuned"
+    r[name] = run_of(name, "static-tune", BASE, 40, 180.0, examples=9446, ict_pairs=4306)
+    r[name]["leakage"]["drug_leaflets"]["paragraphs"] = 758
+    leakage = training.training_markdown(rows(), r, entries()).split("## Leakage")[1].split("\n## ")[0]
+    line = next(l for l in leakage.splitlines() if l.startswith(name))
+    assert "758 paragraphs" in line and "4306 inverse-cloze pairs" in line and "no questions" in line
+    assert "trained to retrieve" in line
+    assert not any("inverse-cloze" in l for l in leakage.splitlines() if l.startswith(CON))
+
+
 def built(name, content):
     entry = {e.name: e for e in entries()}[name]
     folder = registry.trained_dir(entry)

@@ -436,6 +436,11 @@ def _leakage(ordered: list[tuple[str, dict]]) -> list[str]:
                              "searches: unsupervised domain adaptation on that text alone, with no questions or "
                              f"relevance labels; the `{task}` scores of it and of the models built on it are measured "
                              "on text the encoder has read.")
+            elif run.get("ict_pairs") and task == DOMAIN_TASK:
+                lines.append(f"{name} trains on {n} paragraphs equal to paragraphs of `{task}`, and its pair stage "
+                             f"reads {run['ict_pairs']} inverse-cloze pairs cut from those passages (a sentence of "
+                             "each as the pseudo-question for the rest): no questions or labels, but its "
+                             f"`{task}` score is measured on passages it was trained to retrieve.")
             else:
                 lines.append(f"{name} trains on {n} paragraphs equal to paragraphs of `{task}`.")
     return lines + [""] if lines[-1] else lines

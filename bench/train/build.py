@@ -24,7 +24,7 @@ from bench.models import registry
 from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, machine_info, sha256_file
 from bench.reports import training as training_report
-from bench.train import leakage, recipes, split, trim
+from bench.train import ict, leakage, recipes, split, trim
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
 RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken"), "static-tune": ("model2vec",)}
@@ -39,6 +39,12 @@ LEAKAGE_NOTES = {
     "static-tune": "the fit reads the teacher's embeddings of the leaflet text the drug task searches (no questions "
                    "or labels) and of thquad train questions and paragraphs; the pair stage reads thquad train pairs "
                    "only",
+    # static-tune with ict_sentences > 0
+    "static-tune+ict": "the fit reads the teacher's embeddings of the leaflet text the drug task searches (no "
+                       "questions or labels) and of thquad train questions and paragraphs; the pair stage reads thquad "
+                       "train pairs and inverse-cloze pairs cut from the leaflet passages the drug task searches (a "
+                       "sentence of a passage as the pseudo-question for the rest of it; no questions or labels, but "
+                       "the sentences that hold the drug task's answers are among them)",
 }
 NEAR_DUPLICATE = 0.9  # token-set Jaccard at or above which a mined negative counts as a copy of the positive
 
@@ -279,9 +285,10 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
         raise BenchError(f"train.data of '{entry.name}': no question-paragraph pairs on the train side of the "
                          f"paragraph split (recipe '{recipe}' needs SQuAD files with questions)")
     if params.get("exclude_eval_questions"):
-        params["excluded_eval_questions"] = drop_eval_questions(conv, leakage.load_eval() if evals is None else evals)
+        evals = leakage.load_eval() if evals is None else evals
+        params["excluded_eval_questions"] = drop_eval_questions(conv, evals)
     if recipe == "static-tune":  # its pairs need no mined negatives (in-batch negatives only)
-        return _static_tune(entry, by_name, texts, conv, params)
+        return _static_tune(entry, by_name, files, texts, conv, params, seed, evals)
     mined = mine_negatives(conv, int(params["negatives"]), params.get("max_pairs"), seed)
     if not mined:
         raise BenchError(f"train.data of '{entry.name}': no hard negatives found (needs 2 or more distinct paragraphs)")
@@ -302,7 +309,36 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
     return (rows,), questions, paragraphs
 
 
-def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict):
+def _ict_pairs(entry, files: list[Path], params: dict, seed: int, evals: dict) -> tuple[list, list[str]]:
+    """(inverse-cloze (sentence, passage) pairs, the passages' texts) from the leaflet files, chunked as the drug
+    task and `bench search` chunk them; pseudo-questions equal to an evaluation question dropped (and counted) like
+    real ones when exclude_eval_questions is set. Records how many pairs in params["ict_pairs"]."""
+    n = params.get("ict_sentences") or 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise BenchError(f"'{entry.name}': field 'train.params.ict_sentences' must be a whole number of sentences "
+                         f"per passage, 0 for none (got {n!r})")
+    if not n:
+        return [], []
+    keep = params.get("ict_keep")
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 <= keep <= 1:
+        raise BenchError(f"'{entry.name}': field 'train.params.ict_keep' must be a probability from 0 to 1 (got {keep!r})")
+    chunks = [c for f in files if leaflets.is_leaflet_file(f) for c in leaflets.chunks(f)]
+    if not chunks:
+        raise BenchError(f"'{entry.name}': field 'train.params.ict_sentences' needs passages to draw sentences from: "
+                         "a leaflet file in train.data (or set ict_sentences: 0)")
+    cloze = ict.pairs([(c.title, c.text) for c in chunks], n, float(keep), seed)
+    if params.get("exclude_eval_questions"):
+        kept, dropped = leakage.exclude_questions([q for q, _ in cloze], evals)
+        cloze = [p for p, k in zip(cloze, kept) if k]
+        excluded = params.setdefault("excluded_eval_questions", {})
+        for task, k in dropped.items():
+            excluded[task] = excluded.get(task, 0) + k
+    params["ict_pairs"] = len(cloze)
+    return cloze, [c.text for c in chunks]
+
+
+def _static_tune(entry, by_name: dict, files: list[Path], texts: list[str], conv, params: dict, seed: int,
+                 evals: dict):
     """((teacher folder, fit texts, pairs), training questions, training paragraphs) for recipe static-tune, from
     the train side's pairs (evaluation questions already dropped).
 
@@ -317,6 +353,8 @@ def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict):
     text_of = dict(zip(ids, passages))
     sq, sp = entry.query_prefix or "", entry.passage_prefix or ""
     pairs = [(sq + conv.queries[q], sp + text_of[d]) for q in sorted(conv.qrels) for d in sorted(conv.qrels[q])]
+    cloze, read = _ict_pairs(entry, files, params, seed, evals)
+    pairs += [(sq + q, sp + p) for q, p in cloze]
     questions = sorted(set(conv.queries.values()))
     folder, fit = None, ([], [])
     if teacher is not None:
@@ -325,7 +363,9 @@ def _static_tune(entry, by_name: dict, texts: list[str], conv, params: dict):
         fit = ([sq + q for q in questions] + [sp + p for p in paragraphs],
                [tq + q for q in questions] + [tp + p for p in paragraphs])
         folder = base_folder(teacher)
-    return (folder, fit, pairs), questions, [d["text"] for d in conv.corpus.values()] + texts
+    # The leakage check reads the pseudo-questions and their passages too; the fit does not.
+    checked = sorted(set(questions) | {q for q, _ in cloze})
+    return (folder, fit, pairs), checked, [d["text"] for d in conv.corpus.values()] + texts + read
 
 
 @contextmanager
@@ -368,6 +408,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
     evals = leakage.load_eval()
     args, questions, paragraphs = prepare(entry, by_name, files, params, seed, evals)
     excluded = params.pop("excluded_eval_questions", None)
+    cloze = params.pop("ict_pairs", None)
     counts = leakage.check(questions, paragraphs, evals=evals)
 
     final = registry.trained_dir(entry)
@@ -391,7 +432,9 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
             "wall_seconds": wall, **result,
             "leakage": counts,
             **({"excluded_eval_questions": excluded} if excluded is not None else {}),
-            "leakage_note": LEAKAGE_NOTES.get(recipe, "training questions equal to evaluation questions: zero (checked)"),
+            **({"ict_pairs": cloze} if cloze is not None else {}),
+            "leakage_note": LEAKAGE_NOTES.get(recipe + ("+ict" if cloze else ""),
+                                              "training questions equal to evaluation questions: zero (checked)"),
             "libraries": {lib: version(lib) for lib in LIBRARIES + RECIPE_LIBRARIES.get(recipe, ())},
             "machine": machine_info(threads()),  # wall_seconds means little without the CPU it was measured on
             **({"gpu": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {}),

@@ -162,6 +162,34 @@ def _validation_size(n: int, what: str) -> int:
     return max(2, round(0.1 * n))
 
 
+def teacher_targets(teacher: str, texts: list[str], max_seq_length: int) -> np.ndarray:
+    """The teacher's normalised embeddings of `texts`, the fit's targets: most of a static-tune build's time on two
+    cores. Kept in the cache (teacher_embeddings/), so entries that share a teacher and training texts (tuned and
+    corpus-tuned) encode them once; keyed by the teacher folder's fingerprint, which a rebuild changes."""
+    import hashlib
+    import os
+
+    from bench.models.encoders import _fingerprint
+    from bench.paths import cache_dir
+
+    digest = hashlib.sha256(f"{_fingerprint(teacher)}\x00{max_seq_length}".encode())
+    for t in texts:
+        digest.update(b"\x00" + t.encode("utf-8"))
+    path = cache_dir() / "teacher_embeddings" / f"{digest.hexdigest()}.npy"
+    if path.is_file():
+        return np.load(path)
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(teacher, device="cpu", local_files_only=True)
+    st.max_seq_length = max_seq_length
+    targets = st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")  # renamed into place whole: never a half-written file
+    np.save(tmp, targets)
+    os.replace(tmp, path)
+    return targets
+
+
 def static_tune(base: str, teacher: str | None, fit: tuple[list[str], list[str]], pairs: list[tuple[str, str]],
                 out: Path, params: dict, seed: int) -> dict:
     """Recipe `static-tune`, on model2vec's trainers (tokenlearn's idea on a small corpus, then its pair trainer):
@@ -194,13 +222,7 @@ def static_tune(base: str, teacher: str | None, fit: tuple[list[str], list[str]]
     model = StaticModel.from_pretrained(base, force_download=False)
     fit_losses, pairs_losses = [], []
     if fit_epochs > 0 and teacher is not None:
-        from sentence_transformers import SentenceTransformer
-
-        st = SentenceTransformer(teacher, device="cpu", local_files_only=True)
-        st.max_seq_length = int(params["max_seq_length"])
-        targets = st.encode(fit[1], batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
-                            show_progress_bar=True)
-        del st
+        targets = teacher_targets(teacher, fit[1], int(params["max_seq_length"]))
         tuner = _recording(StaticModelForSimilarity).from_static_model(model=model, n_layers=0)
         tuner.fit(fit[0], targets, learning_rate=float(params["fit_lr"]), max_epochs=fit_epochs,
                   early_stopping_patience=patience, test_size=_validation_size(len(fit[0]), "fit texts"),

@@ -25,9 +25,11 @@ DEFAULTS = {
                        "weighting": "zipf"},
     # A static model fitted to its teacher's embeddings of the training texts (fit_*), then trained on the
     # question-paragraph pairs with in-batch negatives (pairs_*): model2vec's own trainers (bench.train.distill).
+    # ict_sentences > 0 adds that many inverse-cloze pairs per leaflet passage (bench.train.ict), sentence kept in
+    # its passage with probability ict_keep.
     "static-tune": {"teacher": None, "fit_epochs": 30, "fit_lr": 1e-3, "pairs_epochs": 5, "pairs_lr": 1e-3,
                     "temperature": 0.05, "batch_size": 64, "patience": 3, "max_seq_length": 256,
-                    "exclude_eval_questions": True},
+                    "exclude_eval_questions": True, "ict_sentences": 0, "ict_keep": 0.1},
     "trim-vocab": trim.DEFAULTS,
     # Layer-pruned student: the teacher's layers `layers` (by index), MSE to the teacher's embeddings on the
     # training texts (distill_*), then the contrastive recipe with the other keys.
