@@ -162,3 +162,28 @@ def test_recommendation_names_an_untimed_row_that_scores_above_every_timed_one()
     assert "nDCG@10 0.995" in lines[4] and "+0.075 against big [torch-fp32] (significant" in lines[4]
     assert "python -m bench run --tasks t --only bm25 --variants bm25s" in lines[4] and "lower" not in lines[4]
     assert len(report.recommendations(ROWS)) == 4
+
+
+def test_rows_trained_on_the_tasks_passages_are_marked_from_training_records(tmp_path):
+    """A model whose training (or its base's, merged model's, teacher's) read text equal to the task's passages is
+    marked in that task's leaderboard, with a footnote; others, and other tasks, are not."""
+    import json
+
+    def run(base, paragraphs, **params):
+        return {"recipe": "x", "base": base, "params": params, "leakage": {"t": {"questions": 0, "paragraphs": paragraphs},
+                                                                          "other": {"questions": 0, "paragraphs": 0}}}
+
+    (tmp_path / "training.json").write_text(json.dumps({
+        "adapted": run("hub model", 12), "from adapted": run("adapted", 0), "taught": run("x", 0, teacher="from adapted"),
+        "clean": run("hub model", 0)}), encoding="utf-8")
+    rows = [rec("bm25", "bm25s", ones(160), 0.1, kind="lexical"), rec("from adapted", "torch-fp32", ones(184), 40.0),
+            rec("taught", "numpy-fp32", ones(150), 0.2), rec("clean", "torch-fp32", ones(170), 40.0)]
+    pipe = rec("bm25 → from adapted", "bm25s+torch-fp32", ones(186), 41.0, kind="pipeline")
+    pipe.stages = ["bm25 [bm25s]", "from adapted [torch-fp32]"]
+    md = report.write_reports(rows + [pipe], tmp_path)[0].read_text(encoding="utf-8")
+    table = next(b for b in md.split("\n\n") if b.startswith("| Model")).splitlines()[2:]
+    marked = {line.split("|")[1].strip() for line in table if "†" in line}
+    assert marked == {"from adapted †", "taught †", "bm25 → from adapted †"}
+    assert "†: " in md and "passages" in md.split("†: ")[1]
+    (tmp_path / "training.json").unlink()
+    assert "†" not in report.write_reports(rows, tmp_path)[0].read_text(encoding="utf-8")

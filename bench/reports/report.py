@@ -42,9 +42,22 @@ def label(r: ResultRecord) -> str:
     return f"{r.model} [{r.variant}]"
 
 
-def _model_cell(r: ResultRecord) -> str:
+def _model_cell(r: ResultRecord, adapted: set[str] = frozenset()) -> str:
     # A row scored on a sample of the questions says so where it is read; its deltas are over the common questions.
-    return f"{r.model} (on {r.n_queries} of {r.sampled_from} questions)" if r.sampled_from else r.model
+    name = f"{r.model} (on {r.n_queries} of {r.sampled_from} questions)" if r.sampled_from else r.model
+    return f"{name} {ADAPTED_MARK}" if _adapted(r, adapted) else name
+
+
+ADAPTED_MARK = "†"
+ADAPTED_NOTE = (f"{ADAPTED_MARK}: trained on text equal to this task's passages (or had its vocabulary chosen from "
+                "it), or built from a model that was: no questions or relevance labels, but an unsupervised "
+                "adaptation to this corpus (an MLM stage, a distillation or inverse-cloze pairs on it), so its score "
+                "is measured on text it has read; `training.md` (Leakage) says which text.")
+
+
+def _adapted(r: ResultRecord, adapted: set[str]) -> bool:
+    """The row's model, or a stage of its pipeline, trained on the task's passages."""
+    return r.model in adapted or any(s.rsplit(" [", 1)[0] in adapted for s in r.stages or [])
 
 
 def pareto_front(records: list[ResultRecord]) -> list[ResultRecord]:
@@ -341,7 +354,9 @@ def _bm25_sentence(dense: list[ResultRecord], vs_bm25: dict[str, stats.Paired]) 
             f"Do not: {', '.join(behind) or 'none'}.")
 
 
-def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None = None) -> str:
+def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None = None,
+                  adapted: set[str] = frozenset()) -> str:
+    """The leaderboard; `adapted`: models that trained on this task's passages (marked, with a footnote)."""
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: (-(r.ndcg_at_10 or 0), r.latency_p50_ms or 0))
     others = [r for r in records if r.status != "ok"]
     baseline = max((r for r in ok if r.kind == BASELINE_KIND), key=lambda r: r.ndcg_at_10 or 0, default=None)
@@ -371,7 +386,7 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     for r in ok:
         to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
         to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
-        rows.append([_model_cell(r), r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
+        rows.append([_model_cell(r, adapted), r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
                      _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
                      _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2), _f(r.latency_p95_ms, 2),
                      _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
@@ -390,6 +405,8 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
                      "share of the peak of the arithmetic it runs (fp32, or int8 for int8 variants). Peak MB: "
                      "resident memory of the process that loaded the variant and timed it.")
         lines.append("")
+        if any(_adapted(r, adapted) for r in ok):
+            lines += [ADAPTED_NOTE, ""]
         lines += [STATS_NOTE, ""]
         if baseline is not None:
             lines += [_bm25_sentence([r for r in ok if r.kind != BASELINE_KIND], vs_bm25), ""]
@@ -423,6 +440,9 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
 
 
 def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
+    from bench.reports import training  # it builds on this module
+
+    read = training.read_passages_read(out)  # training.json beside results.json, when models were trained
     by_task: dict[str, list[ResultRecord]] = defaultdict(list)
     for r in records:
         by_task[r.task].append(r)
@@ -432,6 +452,7 @@ def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
         png = out / f"{slug(task)}-pareto.png"
         has_plot = plot(task, [r for r in recs if r.status == "ok"], png)
         path = out / f"{slug(task)}.md"
-        path.write_text(task_markdown(task, recs, png.name if has_plot else None), encoding="utf-8")
+        adapted = {m for m, tasks in read.items() if task in tasks}
+        path.write_text(task_markdown(task, recs, png.name if has_plot else None, adapted), encoding="utf-8")
         written.append(path)
     return written

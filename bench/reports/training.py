@@ -174,6 +174,33 @@ def read_runs(path: Path) -> dict:
     return raw
 
 
+def passages_read(runs: dict) -> dict[str, set[str]]:
+    """{model: evaluation tasks whose paragraphs it trained on}, through what it was built from too (its base, the
+    model it was merged with, its teacher): the leaflet text an MLM stage read is in every model built on it."""
+    memo: dict[str, set[str]] = {}
+
+    def of(name: str, path: tuple = ()) -> set[str]:
+        run = runs.get(name)
+        if name in memo or not isinstance(run, dict) or name in path:
+            return memo.get(name, set())
+        tasks = {t for t, c in (run.get("leakage") or {}).items()
+                 if isinstance(c, dict) and _is_number(c.get("paragraphs")) and c["paragraphs"] > 0}
+        params = run.get("params") or {}
+        for parent in (run.get("base"), params.get("with"), params.get("teacher")):
+            if isinstance(parent, str):
+                tasks |= of(parent, path + (name,))
+        memo[name] = tasks
+        return tasks
+
+    return {name: of(name) for name in runs}
+
+
+def read_passages_read(out: Path) -> dict[str, set[str]]:
+    """passages_read of the training.json in a reports folder; empty when there is none."""
+    path = Path(out) / RUNS_FILE
+    return passages_read(read_runs(path)) if path.is_file() else {}
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """A unique temporary name renamed into place: a reader never sees half a file, a crash never leaves one."""
     path.parent.mkdir(parents=True, exist_ok=True)
