@@ -52,9 +52,24 @@ def test_no_students_no_report(tmp_path):
 
 def test_a_corpus_adapted_static_model_says_so_beside_its_verdict():
     name = "e5-small (full) static, corpus-tuned"
-    text = students.render(records() + [rec(name, "numpy-fp32", t, 0.72, latency_p50_ms=0.2) for t in TASKS])
+    text = students.render(records() + [rec(name, "numpy-fp32", t, 0.72, latency_p50_ms=0.2) for t in TASKS],
+                           {name: "drug_leaflets"})
     line = next(line for line in text.splitlines() if line.startswith(f"- **{name}**"))
     assert "meets the static target" in line and "drug_leaflets 90% of the teacher" in line
     assert "adapted to drug_leaflets' passages" in line
     plain = next(line for line in text.splitlines() if line.startswith("- **e5-small (full) static (model2vec)**"))
+    assert "adapted" not in plain
+
+
+def test_which_static_models_are_corpus_adapted_comes_from_training_json(tmp_path):
+    import json
+
+    (tmp_path / "training.json").write_text(json.dumps({"e5-small static, corpus-tuned": {"ict_pairs": 40},
+                                                        "e5-small (full) static (model2vec)": {}}), encoding="utf-8")
+    results.write(records() + [rec("e5-small static, corpus-tuned", "numpy-fp32", t, 0.72, latency_p50_ms=0.2)
+                               for t in TASKS], tmp_path / "results.json")
+    text = students.write_for(tmp_path)[0].read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.startswith("- **e5-small static, corpus-tuned**"))
+    assert "adapted to drug_leaflets' passages without its questions" in line
+    plain = next(l for l in text.splitlines() if l.startswith("- **e5-small (full) static (model2vec)**"))
     assert "adapted" not in plain

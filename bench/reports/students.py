@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.reports import results
+from bench.reports import results, training
 from bench.reports.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 
@@ -37,10 +37,6 @@ ROWS = (
 # The teacher's students (the trimmed base has the base, not the teacher, as its reference: it is listed only).
 STUDENTS = tuple(name for name, role in ROWS if "layer" in role or role.startswith("teacher, trimmed"))
 STATIC = tuple(name for name, role in ROWS if role.startswith("static"))
-# Trained on pairs cut from the passages a task searches (no questions, no labels): a label-free adaptation to that
-# corpus, which its verdict names so the share is not read as out-of-domain quality.
-CORPUS_ADAPTED = {"e5-small (full) static, corpus-tuned": "drug_leaflets",
-                  "e5-small static, corpus-tuned": "drug_leaflets"}
 REFERENCE_VARIANT = "torch-fp32"
 COLUMNS = ("Model", "Role", "Variant", "nDCG@10", "Δ vs teacher", "Δ vs BM25", "Params (M)", "Disk MB", "Peak MB",
            "Query p50 ms", "Passages/s")
@@ -122,7 +118,9 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
     return lines
 
 
-def static_verdicts(rows: dict) -> list[str]:
+def static_verdicts(rows: dict, corpus_adapted: dict[str, str]) -> list[str]:
+    """corpus_adapted: {model: task whose passages it was pair-trained on}, named in the verdict so the share is
+    not read as out-of-domain quality."""
     lines = []
     for name in STATIC:
         mine = {t: r for t in STATIC_TASKS if (r := _ref(rows, t, name, "numpy-fp32"))}
@@ -138,11 +136,12 @@ def static_verdicts(rows: dict) -> list[str]:
                      + ", ".join(f"{t} {100 * s:.0f}% of the teacher" for t, s in shares.items())
                      + f" (target ≥ {100 * STATIC_SHARE:.0f}%){'' if ok_quality else ' ✗'}"
                      + (f"; adapted to {task}' passages without its questions (inverse-cloze pairs)"
-                        if (task := CORPUS_ADAPTED.get(name)) else "") + ".")
+                        if (task := corpus_adapted.get(name)) else "") + ".")
     return lines
 
 
-def render(records: list[ResultRecord]) -> str | None:
+def render(records: list[ResultRecord], corpus_adapted: dict[str, str] | None = None) -> str | None:
+    """students.md from result records; corpus_adapted as static_verdicts takes it (from training.json)."""
     rows = _rows(records)
     if not any(m in STUDENTS + STATIC for (_, m, _) in rows):
         return None
@@ -159,7 +158,7 @@ def render(records: list[ResultRecord]) -> str | None:
         parts += [f"Timings: {'; '.join(machines)}" + (f", measured {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
                                                      if dates else "") + ".", ""]
     parts += ["## Targets", ""] + (student_verdicts(rows, tasks) or ["- No student has an onnx-int8 row yet."]) + \
-        (static_verdicts(rows) or ["- No static model has been scored yet."]) + [""]
+        (static_verdicts(rows, corpus_adapted or {}) or ["- No static model has been scored yet."]) + [""]
     for task in tasks:
         t = table(rows, task)
         if t:
@@ -170,7 +169,9 @@ def render(records: list[ResultRecord]) -> str | None:
 def write_for(out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     path = out_dir / "results.json"
-    text = render(results.read(path)) if path.is_file() else None
+    runs = out_dir / training.RUNS_FILE
+    adapted = training.inverse_cloze_trained(training.read_runs(runs)) if runs.is_file() else {}
+    text = render(results.read(path), adapted) if path.is_file() else None
     if text is None:
         return []
     target = out_dir / MARKDOWN

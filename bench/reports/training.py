@@ -195,6 +195,12 @@ def passages_read(runs: dict) -> dict[str, set[str]]:
     return {name: of(name) for name in runs}
 
 
+def inverse_cloze_trained(runs: dict) -> dict[str, str]:
+    """{model: the task whose passages its pair stage cut inverse-cloze pairs from} (static-tune's ict_sentences;
+    the pairs come from the leaflet files, which are that task's corpus)."""
+    return {name: DOMAIN_TASK for name, run in runs.items() if isinstance(run, dict) and run.get("ict_pairs")}
+
+
 def read_passages_read(out: Path) -> dict[str, set[str]]:
     """passages_read of the training.json in a reports folder; empty when there is none."""
     path = Path(out) / RUNS_FILE
