@@ -11,6 +11,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.measure import stats
+from bench.models import registry
 from bench.reports import results
 from bench.reports.results import ResultRecord
 
@@ -57,7 +58,7 @@ ADAPTED_NOTE = (f"{ADAPTED_MARK}: trained on text equal to this task's passages 
 
 def _adapted(r: ResultRecord, adapted: set[str]) -> bool:
     """The row's model, or a stage of its pipeline, trained on the task's passages."""
-    return r.model in adapted or any(s.rsplit(" [", 1)[0] in adapted for s in r.stages or [])
+    return r.model in adapted or any(registry.stage_name(s) in adapted for s in r.stages or [])
 
 
 def pareto_front(records: list[ResultRecord]) -> list[ResultRecord]:
@@ -442,7 +443,8 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
 def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
     from bench.reports import training  # it builds on this module
 
-    read = training.read_passages_read(out)  # training.json beside results.json, when models were trained
+    # training.json beside results.json, when models were trained here
+    read = training.passages_read(training.read_runs(out / training.RUNS_FILE))
     by_task: dict[str, list[ResultRecord]] = defaultdict(list)
     for r in records:
         by_task[r.task].append(r)

@@ -169,8 +169,7 @@ def render(records: list[ResultRecord], corpus_adapted: dict[str, str] | None = 
 def write_for(out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     path = out_dir / "results.json"
-    runs = out_dir / training.RUNS_FILE
-    adapted = training.inverse_cloze_trained(training.read_runs(runs)) if runs.is_file() else {}
+    adapted = training.inverse_cloze_trained(training.read_runs(out_dir / training.RUNS_FILE))
     text = render(results.read(path), adapted) if path.is_file() else None
     if text is None:
         return []

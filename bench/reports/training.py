@@ -165,7 +165,10 @@ def _load_json(path: Path):
 
 
 def read_runs(path: Path) -> dict:
-    """{entry name: training record} from a reports folder's training.json."""
+    """{entry name: training record} from a reports folder's training.json; {} when there is no such file (nothing
+    trained yet)."""
+    if not Path(path).is_file():
+        return {}
     raw = _load_json(Path(path))
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: expected a JSON object of training records keyed by model name")
@@ -201,12 +204,6 @@ def inverse_cloze_trained(runs: dict) -> dict[str, str]:
     return {name: DOMAIN_TASK for name, run in runs.items() if isinstance(run, dict) and run.get("ict_pairs")}
 
 
-def read_passages_read(out: Path) -> dict[str, set[str]]:
-    """passages_read of the training.json in a reports folder; empty when there is none."""
-    path = Path(out) / RUNS_FILE
-    return passages_read(read_runs(path)) if path.is_file() else {}
-
-
 def _write_atomic(path: Path, text: str) -> None:
     """A unique temporary name renamed into place: a reader never sees half a file, a crash never leaves one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +226,7 @@ def snapshot(models_path: str | Path, out_json: str | Path) -> list[str]:
     entries = registry.load_registry(models_path)
     by_name = {e.name: e for e in entries if e.train}
     # A kept run counts only while the registry still names that entry with the settings it was built from.
-    stored = {name: run for name, run in (read_runs(out_json) if out_json.is_file() else {}).items()
+    stored = {name: run for name, run in read_runs(out_json).items()
               if name in by_name and not registry.run_mismatch(by_name[name], run, check_base=False)}
     copied = []
     for entry in entries:
@@ -622,7 +619,7 @@ def write(results_path: str | Path, runs_path: str | Path, models_path: str | Pa
     """training.md (and training-loss.png when any loss was logged) in out_dir; returns the files written."""
     results_path, runs_path = Path(results_path), Path(runs_path)
     records = results.read(results_path) if results_path.is_file() else []
-    runs = read_runs(runs_path) if runs_path.is_file() else {}
+    runs = read_runs(runs_path)
     return _write(records, runs, _entries(models_path), Path(out_dir))
 
 
@@ -638,7 +635,7 @@ def write_for(out_dir: str | Path, models_path: str | Path, required: bool = Fal
     results_path, runs_path = out_dir / "results.json", out_dir / RUNS_FILE
     records = results.read(results_path) if results_path.is_file() else []
     if has_training(records, runs_path):
-        runs = read_runs(runs_path) if runs_path.is_file() else {}
+        runs = read_runs(runs_path)
         return _write(records, runs, _entries(models_path), out_dir)
     if required:
         raise BenchError(f"{runs_path}: not found, and {results_path} holds no scored rows of trained models; "

@@ -135,7 +135,7 @@ def expected_seconds(entry, runs: dict, gpu: bool) -> tuple[float, str] | None:
 
 def _etas(todo: list, models_path) -> dict[str, tuple[float, str]]:
     path = training_report.default_snapshot(models_path)
-    runs = training_report.read_runs(path) if path.is_file() else {}
+    runs = training_report.read_runs(path)
     gpu = recipes._cuda()
     return {e.name: got for e in todo if (got := expected_seconds(e, runs, gpu))}
 
