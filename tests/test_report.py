@@ -187,3 +187,28 @@ def test_rows_trained_on_the_tasks_passages_are_marked_from_training_records(tmp
     assert "†: " in md and "passages" in md.split("†: ")[1]
     (tmp_path / "training.json").unlink()
     assert "†" not in report.write_reports(rows, tmp_path)[0].read_text(encoding="utf-8")
+
+
+def test_rows_timed_on_machines_of_different_speed_are_told_apart():
+    # Cloud machines share a CPU label ("AMD EPYC") yet time 1.6x apart; the GEMM peaks measured beside each timing
+    # show it. Rows from such machines must not be read as one comparable set.
+    slow, fast = rec("slow-box", "torch-fp32", ones(150), 40.0), rec("fast-box", "torch-fp32", ones(150), 25.0)
+    near = rec("near-slow", "onnx-int8", ones(150), 6.0)
+    slow.peak_gflops, near.peak_gflops, fast.peak_gflops = 113.5, 118.8, 186.7
+    md = report.task_markdown("t", [slow, near, fast])
+    assert "Timings come from 2 machines" in md
+    cells = {}
+    for line in md.splitlines():  # the leaderboard, the first table that names each row
+        if line.startswith("| "):
+            cells.setdefault(line.split("|")[1].strip(), line)
+    assert "40.00 (A)" in cells["slow-box"] and "6.00 (A)" in cells["near-slow"] and "25.00 (B)" in cells["fast-box"]
+    assert "fp32 113.5–118.8 GFLOP/s" in md and "fp32 186.7 GFLOP/s" in md
+
+
+def test_rows_timed_on_one_machine_carry_no_machine_letter():
+    md = report.task_markdown("t", ROWS)
+    assert "Timings: test cpu" in md and "machines" not in md and "(A)" not in md
+    assert report.same_machine(ROWS[0], ROWS[1])
+    other = rec("x", "torch-fp32", ones(1), 1.0)
+    other.peak_gflops = 150.0
+    assert not report.same_machine(ROWS[0], other)

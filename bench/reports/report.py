@@ -291,15 +291,69 @@ def plot(task: str, records: list[ResultRecord], path: Path) -> bool:
     return True
 
 
+# GEMM peaks within 10% of each other: the same speed of machine. Cloud machines share a CPU label ("AMD EPYC") and
+# SIMD level yet have timed 1.6x apart here; the peaks measured beside every timing are what tells them apart.
+SAME_MACHINE = 1.10
+
+
+def _machine_key(r: ResultRecord) -> tuple:
+    return (r.cpu, r.simd, r.threads)
+
+
+def same_machine(a: ResultRecord, b: ResultRecord) -> bool:
+    """Whether two rows' timings compare: the same CPU label, SIMD level and threads, and GEMM peaks that agree."""
+    if _machine_key(a) != _machine_key(b):
+        return False
+    pa, pb = a.peak_gflops or 0.0, b.peak_gflops or 0.0
+    return max(pa, pb) <= SAME_MACHINE * min(pa, pb) if pa and pb else pa == pb  # an unmeasured peak: unknown
+
+
+def machine_groups(ok: list[ResultRecord]) -> list[list[ResultRecord]]:
+    """Timed rows grouped by the speed of the machine that timed them, slowest first."""
+    groups: list[list[ResultRecord]] = []
+    for r in sorted((r for r in ok if r.latency_p50_ms is not None), key=lambda r: (str(_machine_key(r)), r.peak_gflops or 0.0)):
+        if groups and same_machine(groups[-1][0], r):
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    return groups
+
+
+def _range(values: list, digits: int) -> str:
+    lo, hi = min(values, default=None), max(values, default=None)
+    return _f(lo, digits) if lo == hi else f"{_f(lo, digits)}–{_f(hi, digits)}"
+
+
+def _machine_text(rows: list[ResultRecord]) -> str:
+    r = rows[0]
+    fp32 = _range([x.peak_gflops for x in rows if x.peak_gflops], 1)
+    int8 = _range([x.peak_int8_gops for x in rows if x.peak_int8_gops], 1)
+    return (f"{r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} threads, GEMM peaks at those threads: fp32 {fp32} GFLOP/s "
+            f"(torch), int8 {int8} GOP/s (onnxruntime dynamic quantization)")
+
+
+def machine_letters(ok: list[ResultRecord]) -> dict[int, str]:
+    """id(row) -> the letter of its timing machine, where the rows were timed on more than one; else empty."""
+    groups = machine_groups(ok)
+    if len(groups) < 2:
+        return {}
+    return {id(r): chr(ord("A") + i) for i, rows in enumerate(groups) for r in rows}
+
+
 def _machine_line(ok: list[ResultRecord]) -> str:
-    timed = [r for r in ok if r.threads]
-    if not timed:
+    # Untimed rows still name the machine they were scored on (int8 quality can differ between CPUs).
+    groups = machine_groups(ok) or [[r for r in ok if r.threads]]
+    if not groups[0]:
         return ""
-    r = timed[0]
+    r = groups[0][0]
     rounds = f"medians of {r.speed_rounds} interleaved rounds" if r.speed_rounds else "one pass"
-    return (f"Timings: {r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} threads for every runtime, {rounds}; GEMM peaks "
-            f"at the same threads: fp32 {_f(r.peak_gflops, 1)} GFLOP/s (torch), int8 {_f(r.peak_int8_gops, 1)} GOP/s "
-            f"(onnxruntime dynamic quantization). {r.libs}.")
+    if len(groups) == 1:
+        return f"Timings: {_machine_text(groups[0]).replace(' threads,', ' threads for every runtime,', 1)}; {rounds}. {r.libs}."
+    return (f"Timings come from {len(groups)} machines of different speed: "
+            + "; ".join(f"{chr(ord('A') + i)}: {_machine_text(rows)}" for i, rows in enumerate(groups))
+            + ". Compare p50 and passages/s only between rows of one machine (a leaderboard puts its letter after "
+            "each p50; its Pareto front and latency budgets take each row's figures as measured). "
+            f"{rounds[0].upper() + rounds[1:]}; {r.libs}.")
 
 
 def _spread(value, pct, digits):
@@ -383,13 +437,18 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     results.fill_intervals(ok)
     vs_bm25 = _against(ok, baseline) if baseline is not None else {}
     vs_best = _against(ok, ok[0]) if ok else {}
+    letters = machine_letters(ok)
+
+    def letter(r):
+        return f" ({letters[id(r)]})" if id(r) in letters and r.latency_p50_ms is not None else ""
+
     rows = []
     for r in ok:
         to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
         to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
         rows.append([_model_cell(r, adapted), r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
                      _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
-                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2), _f(r.latency_p95_ms, 2),
+                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2) + letter(r), _f(r.latency_p95_ms, 2),
                      _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
                      _f(r.peak_rss_mb, 0)])
     if rows:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.reports import results, training
+from bench.reports import report, results, training
 from bench.reports.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 
@@ -93,10 +93,12 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
         if not any(mine):
             continue
         disk = next((r.disk_bytes for r in mine if r and r.disk_bytes), None)
-        # Speed against the base timed on the same task (in the same run, where the Makefile times them together).
-        speed, base_speed = next(((r.throughput_per_s, b.throughput_per_s) for t, r in zip(tasks, mine)
-                                  if r and r.throughput_per_s and (b := rows.get((t, BASE, REFERENCE_VARIANT)))
-                                  and b.throughput_per_s), (None, None))
+        # Speed against the base timed on the same task and on a machine of the same speed (in the same run, where
+        # the Makefile times them together): a ratio across machines would measure the machines.
+        timed = [(r, b) for t, r in zip(tasks, mine) if r and r.throughput_per_s
+                 and (b := rows.get((t, BASE, REFERENCE_VARIANT))) and b.throughput_per_s]
+        speed, base_speed = next(((r.throughput_per_s, b.throughput_per_s) for r, b in timed
+                                  if report.same_machine(r, b)), (None, None))
         losses = {}
         for t, r in zip(tasks, mine):
             teacher = rows.get((t, TEACHER, REFERENCE_VARIANT))
@@ -106,7 +108,7 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
             ("int8 on disk", disk is not None and disk / 1e6 <= MAX_INT8_MB,
              "not measured" if disk is None else f"{disk / 1e6:.1f} MB (target ≤ {MAX_INT8_MB:.0f})"),
             ("passages/s", speed is not None and base_speed is not None and speed >= MIN_SPEEDUP * base_speed,
-             "not timed" if speed is None or base_speed is None else
+             ("not timed on the same machine as the base" if timed else "not timed") if speed is None else
              f"{speed:.1f} vs base torch-fp32 {base_speed:.1f}, {speed / base_speed:.2f}× (target ≥ {MIN_SPEEDUP:.0f}×)"),
             ("Δ vs teacher", len(losses) == len(tasks) and max(losses.values()) <= MAX_LOSS,
              ", ".join(f"{t} {_delta(0, v)}" for t, v in losses.items()) + f" (target: a loss of at most {MAX_LOSS} on every task"
@@ -147,7 +149,12 @@ def render(records: list[ResultRecord], corpus_adapted: dict[str, str] | None = 
         return None
     tasks = [t for t in EVAL_TASKS if any(k[0] == t for k in rows)]
     timed = [r for r in rows.values() if r.latency_p50_ms is not None]
+    groups = report.machine_groups(timed)
     machines = sorted({f"{r.cpu} ({r.simd}, {r.threads} threads)" for r in timed})
+    if len(groups) > 1:  # one label, machines of different speed: say so, with what each one's GEMM peak was
+        machines = [f"{len(groups)} machines of different speed labelled {', '.join(machines)} (fp32 GEMM peaks "
+                    + ", ".join(f"{min(r.peak_gflops or 0 for r in g):.1f}" for g in groups)
+                    + " GFLOP/s; a speed-up is taken against the base timed on a machine of the same speed)"]
     dates = sorted(r.created[:10] for r in timed if r.created)
     parts = ["# Small students: trimmed vocabulary, fewer layers, static embeddings", "",
              f"Teacher: **{TEACHER}** (the best bi-encoder trained here; models.yaml names it as the pruned students' "
