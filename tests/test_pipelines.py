@@ -153,22 +153,44 @@ def test_rerank_quality_run_scores_all_pairs_in_one_call_and_matches_search():
     assert list(np.argsort(-got[0]))[:2] == [1, 0]  # "bbbb" is longer than "a"
 
 
-def test_cross_encoder_pair_scores_are_cached_for_the_quality_run_only(tiny_cross_encoder_dir, tmp_path, monkeypatch):
-    """Two pipelines re-ranking overlapping candidates score each (question, passage) pair once; the search path
-    (which the speed phase times) never reads the cache."""
+def _counted_cross_encoder(model_dir, tmp_path, monkeypatch):
+    """The tiny cross-encoder loaded through the registry, with its cache in tmp_path, and the size of every
+    predict() call it makes."""
     from bench.models import encoders, registry
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "m.yaml"
     path.write_text(f"models:\n  - name: ce\n    kind: cross-encoder\n    loader: sentence-transformers\n"
-                    f"    source: {tiny_cross_encoder_dir}\n", encoding="utf-8")
+                    f"    source: {model_dir}\n", encoding="utf-8")
     stage = encoders.load_cross_encoder(registry.load_registry(path)[0])
     calls = []
     real = stage.model.predict
     monkeypatch.setattr(stage.model, "predict", lambda pairs, **kw: calls.append(len(pairs)) or real(pairs, **kw))
+    return stage, calls
+
+
+def test_cross_encoder_pair_scores_are_cached_for_the_quality_run_only(tiny_cross_encoder_dir, tmp_path, monkeypatch):
+    """Two pipelines re-ranking overlapping candidates score each (question, passage) pair once; the search path
+    (which the speed phase times) never reads the cache."""
+    stage, calls = _counted_cross_encoder(tiny_cross_encoder_dir, tmp_path, monkeypatch)
     pairs = [("Van Gölü nerede?", "Van Gölü Doğu Anadolu'dadır."), ("Ankara?", "Ankara başkenttir.")]
     first = stage.score_pairs(pairs)
     again = stage.score_pairs(pairs[::-1])
     assert sum(calls) == 2 and np.allclose(again, first[::-1])
     stage.pair_scores(*pairs[0][:1], [pairs[0][1]])
     assert sum(calls) == 3
+
+
+def test_a_pair_scores_the_same_whatever_else_is_scored_with_it(tiny_cross_encoder_dir, tmp_path, monkeypatch):
+    """A pipeline's row must not depend on which other pairs were scored beside its own (another pipeline's, cached
+    earlier): scores padded into a batch with longer pairs move in the last bits, enough to reorder near-ties."""
+    # The tiny model's sums do not move with padding as a 12-layer one's do (about 3e-8 on the 2-core cross-encoder,
+    # which reordered a row), so the call pattern is checked too: one pair per forward pass, nothing padded.
+    stage, calls = _counted_cross_encoder(tiny_cross_encoder_dir, tmp_path, monkeypatch)
+    q = "Van Gölü nerede?"
+    short = ["Van Gölü Doğu Anadolu'dadır.", "Göl sodalıdır."]
+    long = " ".join(["Van Gölü Türkiye'nin en büyük gölüdür ve denizden yüksektedir."] * 12)
+    alone = stage.pair_scores(q, short)
+    assert np.array_equal(stage.pair_scores(q, short + [long])[:2], alone)
+    assert np.array_equal(stage.score_pairs([(q, p) for p in [long] + short])[1:], alone)
+    assert set(calls) == {1}
