@@ -311,7 +311,8 @@ def same_machine(a: ResultRecord, b: ResultRecord) -> bool:
 def machine_groups(ok: list[ResultRecord]) -> list[list[ResultRecord]]:
     """Timed rows grouped by the speed of the machine that timed them, slowest first."""
     groups: list[list[ResultRecord]] = []
-    for r in sorted((r for r in ok if r.latency_p50_ms is not None), key=lambda r: (str(_machine_key(r)), r.peak_gflops or 0.0)):
+    timed = [r for r in ok if r.latency_p50_ms is not None]
+    for r in sorted(timed, key=lambda r: (str(_machine_key(r)), r.peak_gflops or 0.0)):
         if groups and same_machine(groups[-1][0], r):
             groups[-1].append(r)
         else:
@@ -324,11 +325,11 @@ def _range(values: list, digits: int) -> str:
     return _f(lo, digits) if lo == hi else f"{_f(lo, digits)}–{_f(hi, digits)}"
 
 
-def _machine_text(rows: list[ResultRecord]) -> str:
+def _machine_text(rows: list[ResultRecord], threads: str = "threads") -> str:
     r = rows[0]
     fp32 = _range([x.peak_gflops for x in rows if x.peak_gflops], 1)
     int8 = _range([x.peak_int8_gops for x in rows if x.peak_int8_gops], 1)
-    return (f"{r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} threads, GEMM peaks at those threads: fp32 {fp32} GFLOP/s "
+    return (f"{r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} {threads}, GEMM peaks at those threads: fp32 {fp32} GFLOP/s "
             f"(torch), int8 {int8} GOP/s (onnxruntime dynamic quantization)")
 
 
@@ -348,7 +349,7 @@ def _machine_line(ok: list[ResultRecord]) -> str:
     r = groups[0][0]
     rounds = f"medians of {r.speed_rounds} interleaved rounds" if r.speed_rounds else "one pass"
     if len(groups) == 1:
-        return f"Timings: {_machine_text(groups[0]).replace(' threads,', ' threads for every runtime,', 1)}; {rounds}. {r.libs}."
+        return f"Timings: {_machine_text(groups[0], 'threads for every runtime')}; {rounds}. {r.libs}."
     return (f"Timings come from {len(groups)} machines of different speed: "
             + "; ".join(f"{chr(ord('A') + i)}: {_machine_text(rows)}" for i, rows in enumerate(groups))
             + ". Compare p50 and passages/s only between rows of one machine (a leaderboard puts its letter after "
