@@ -212,3 +212,13 @@ def test_rows_timed_on_one_machine_carry_no_machine_letter():
     other = rec("x", "torch-fp32", ones(1), 1.0)
     other.peak_gflops = 150.0
     assert not report.same_machine(ROWS[0], other)
+
+
+def test_a_latency_ratio_across_machines_of_different_speed_says_so():
+    fast_bm25, slow_best = rec("bm25", "bm25s", ones(160), 0.05, kind="lexical"), rec("big", "torch-fp32", ones(184), 40.0)
+    fast_bm25.peak_gflops, slow_best.peak_gflops = 186.7, 113.5
+    lines = report.recommendations([fast_bm25, slow_best])
+    budget = next(line for line in lines if line.startswith("- **≤ 2 ms"))
+    assert "p50 0.05 ms (B)" in budget and "800.0× lower query latency, across machines of different speed" in budget
+    same = report.recommendations(ROWS)
+    assert not any("(A)" in line or "across machines" in line for line in same)

@@ -168,6 +168,15 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
     if st is None:
         return []
     best, vs_best, tied_best = st.best, st.vs_best, st.tied_best
+    letters = machine_letters(records)
+
+    def p50(r: ResultRecord) -> str:
+        return f"{r.latency_p50_ms:.2f} ms" + (f" ({letters[id(r)]})" if id(r) in letters else "")
+
+    def faster(r: ResultRecord, how: str) -> str:
+        ratio = f"{best.latency_p50_ms / r.latency_p50_ms:.1f}× {how}"
+        return ratio if same_machine(best, r) else f"{ratio}, across machines of different speed"
+
     lines = []
     for budget, pick in st.picks.items():
         if pick is None:
@@ -178,19 +187,18 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
         else:
             t = vs_best[label(pick)]
             trade = (f"{t.diff:+.3f} nDCG@10 against the best overall, {label(best)} ({_verdict(t)}), at "
-                     f"{best.latency_p50_ms / pick.latency_p50_ms:.1f}× lower query latency"
+                     + faster(pick, "lower query latency")
                      + ("; a larger budget buys no significant gain." if st.tied(pick) else "."))
-        lines.append(f"- **≤ {budget} ms per query:** {label(pick)} — {_score(pick)}, "
-                     f"p50 {pick.latency_p50_ms:.2f} ms; {trade}")
+        lines.append(f"- **≤ {budget} ms per query:** {label(pick)} — {_score(pick)}, p50 {p50(pick)}; {trade}")
     tied = _cheapest(tied_best)
     if tied is best:
         tie = (" No faster row is statistically tied with it." if vs_best[label(best)].tested
                else " No faster row scores as high.")
     else:
         t = vs_best[label(tied)]
-        tie = (f" Cheapest row statistically tied with it: {label(tied)}, {tied.latency_p50_ms:.2f} ms "
-               f"({best.latency_p50_ms / tied.latency_p50_ms:.1f}× faster; {t.diff:+.3f}, {_verdict(t)}).")
-    lines.append(f"- **Best overall:** {label(best)} — {_score(best)}, p50 {best.latency_p50_ms:.2f} ms, "
+        tie = (f" Cheapest row statistically tied with it: {label(tied)}, {p50(tied)} "
+               f"({faster(tied, 'faster')}; {t.diff:+.3f}, {_verdict(t)}).")
+    lines.append(f"- **Best overall:** {label(best)} — {_score(best)}, p50 {p50(best)}, "
                  f"{_f(best.throughput_per_s, 1)} passages/s." + tie)
     return lines + _untimed_above(records, best)
 
