@@ -171,7 +171,7 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
     letters = machine_letters(records)
 
     def p50(r: ResultRecord) -> str:
-        return f"{r.latency_p50_ms:.2f} ms" + (f" ({letters[id(r)]})" if id(r) in letters else "")
+        return f"{r.latency_p50_ms:.2f} ms" + _machine_tag(letters, r)
 
     def faster(r: ResultRecord, how: str) -> str:
         ratio = f"{best.latency_p50_ms / r.latency_p50_ms:.1f}× {how}"
@@ -349,6 +349,11 @@ def machine_letters(ok: list[ResultRecord]) -> dict[int, str]:
     return {id(r): chr(ord("A") + i) for i, rows in enumerate(groups) for r in rows}
 
 
+def _machine_tag(letters: dict[int, str], r: ResultRecord) -> str:
+    """' (B)' after a p50 timed on machine B, where machine_letters gave the rows letters."""
+    return f" ({letters[id(r)]})" if id(r) in letters else ""
+
+
 def _machine_line(ok: list[ResultRecord]) -> str:
     # Untimed rows still name the machine they were scored on (int8 quality can differ between CPUs).
     groups = machine_groups(ok) or [[r for r in ok if r.threads]]
@@ -447,17 +452,13 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     vs_bm25 = _against(ok, baseline) if baseline is not None else {}
     vs_best = _against(ok, ok[0]) if ok else {}
     letters = machine_letters(ok)
-
-    def letter(r):
-        return f" ({letters[id(r)]})" if id(r) in letters and r.latency_p50_ms is not None else ""
-
     rows = []
     for r in ok:
         to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
         to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
         rows.append([_model_cell(r, adapted), r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
                      _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
-                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2) + letter(r), _f(r.latency_p95_ms, 2),
+                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2) + _machine_tag(letters, r), _f(r.latency_p95_ms, 2),
                      _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
                      _f(r.peak_rss_mb, 0)])
     if rows:
