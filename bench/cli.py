@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections import Counter
@@ -30,6 +31,10 @@ def _out_folder(path, flag: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise BenchError(f"{flag} {path}: names a file; pass a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # e.g. under /proc, or a read-only mount: said now, not after the run's work
+        raise BenchError(f"{flag} {path}: cannot write there ({e.strerror}); pass a writable folder") from None
     return path
 
 
@@ -83,13 +88,13 @@ def _gflops_cell(f, variant: str, machine: dict) -> str:
 
 
 def cmd_speed(args) -> int:
-    from bench.runner import _load_tasks, _speed_texts, select
+    from bench.runner import load_tasks, select, speed_texts
 
     args.threads = _threads(args)
     options = _speed_options(args)
     pairs = select(args.models, args.only, args.variants)
     specs = tasks.resolve(args.tasks)
-    data, _, bad_input = _load_tasks(specs)
+    data, _, errors = load_tasks(specs)
     if not data:
         raise BenchError("no task data available to time with")
     jobs = []
@@ -99,7 +104,7 @@ def cmd_speed(args) -> int:
         except Unavailable as u:
             print(f"skipped {entry.name} [{variant}]: {u.reason}")
             continue
-        jobs.append(speed.Job(entry, variant, _speed_texts(data)))
+        jobs.append(speed.Job(entry, variant, speed_texts(data)))
     outcomes, peaks = speed.measure_all(jobs, args.threads, log=print, **options)
     m = speed.machine(args.threads, peaks)
     print(f"machine: {m['cpu']}, {m['simd']}; threads {args.threads}; GEMM peaks "
@@ -121,7 +126,9 @@ def cmd_speed(args) -> int:
                                   "GFLOP/s (% peak)", "peak MB"], disable_numparse=True))
     print(f"p50 and passages/s: medians of {args.rounds} interleaved rounds, ± half the interquartile range of the "
           "round figures")
-    return 2 if bad_input else 0
+    if errors:
+        raise BenchError("; ".join(errors) + " (the other tasks were timed)")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -307,6 +314,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not (math.isfinite(value) and value >= 0):  # nan would pass any drop, a negative one fail an unchanged score
+        raise argparse.ArgumentTypeError(f"expected a finite number of 0 or more, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -415,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")
     ck.add_argument("--models", default="models.yaml")
-    ck.add_argument("--tolerance", type=float, help="allowed drop per metric (default: the baseline's, 0.01)")
+    ck.add_argument("--tolerance", type=tolerance, help="allowed drop per metric (default: the baseline's, 0.01)")
     ck.add_argument("--write", action="store_true", help="(re)write the baseline from the current code")
     ck.set_defaults(fn=cmd_check)
     tr = sub.add_parser("train", help="build a registry entry that has a 'train:' block (and its trained bases first)")
@@ -438,3 +455,6 @@ def main(argv: list[str] | None = None) -> int:
     except Unavailable as u:  # a model or task asked for by name that cannot run here
         print(f"error: {' '.join(u.reason.split())}" + (f" (to fix: {u.fix})" if u.fix else ""), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # every file bench writes is renamed into place, so what is on disk is whole
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from bench import provenance
+from bench.names import slug
 from bench.data import convert
 from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
@@ -42,7 +43,7 @@ def _stamp(records: list[results.ResultRecord], task_prov: dict[str, dict], thre
 
 
 def _write_details(out: Path, task: str, entry, variant: str, per_query: list[dict]) -> str:
-    rel = Path("details") / report.slug(task) / f"{report.slug(entry.name)}__{variant}.jsonl"
+    rel = Path("details") / slug(task) / f"{slug(entry.name)}__{slug(variant)}.jsonl"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
     with open(out / rel, "w", encoding="utf-8") as f:
         for row in per_query:
@@ -68,20 +69,23 @@ def select(models, only=None, variants=None) -> list[tuple]:
     return [(e, v) for e in entries for v in e.variants if not variants or v in variants]
 
 
-def _load_tasks(specs):
-    data, problems, bad_input = {}, {}, False
+def load_tasks(specs):
+    """(data by task, {task: (reason, fix)} of tasks that cannot run here, [errors of tasks with bad data]).
+
+    A task that cannot run here (its data not downloaded) is reported as skipped, with the fix. A task whose data is
+    malformed is bad input, not a result: it gets no row and no report, and its error is raised, once, after the
+    other tasks have run."""
+    data, skipped, errors = {}, {}, []
     for spec in specs:
         try:
             data[spec.name] = taskdata.load(spec)
             _say_dropped(spec.name, data[spec.name])
         except Unavailable as u:
             print(f"skipping task {spec.name}: {u.reason}", file=sys.stderr)
-            problems[spec.name] = ("skipped", u.reason, u.fix)
+            skipped[spec.name] = (u.reason, u.fix)
         except BenchError as e:
-            print(f"error: {e}", file=sys.stderr)
-            bad_input = True
-            problems[spec.name] = ("failed", str(e), "fix the task data and run again")
-    return data, problems, bad_input
+            errors.append(str(e))
+    return data, skipped, errors
 
 
 def _drop_fields(d) -> dict:
@@ -102,7 +106,7 @@ def _say_dropped(name: str, d) -> None:
         print(f"{name}: {rekeyed} questions kept under new ids (their source id was another question's)", file=sys.stderr)
 
 
-def _speed_texts(data) -> dict:
+def speed_texts(data) -> dict:
     return {name: {"queries": list(d.queries.values()), "passages": [d.doc_text(x) for x in d.corpus]}
             for name, d in data.items()}
 
@@ -114,7 +118,7 @@ def _machine_fields(m: dict) -> dict:
 
 def _speed_phase(timed: list[tuple], data, threads: int, rounds: int, remeasure: bool, max_workers: int) -> None:
     """Time every candidate that scored, all together in interleaved rounds, and fill in their records."""
-    jobs = [speed.Job(entry, variant, _speed_texts({n: data[n] for n in rows})) for entry, variant, rows in timed]
+    jobs = [speed.Job(entry, variant, speed_texts({n: data[n] for n in rows})) for entry, variant, rows in timed]
     outcomes, peaks = speed.measure_all(jobs, threads, rounds=rounds, remeasure=remeasure, max_workers=max_workers,
                                         log=tqdm.write)
     m = speed.machine(threads, peaks)
@@ -152,7 +156,12 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
     specs = taskdata.resolve(tasks)
     out = Path(out)
     os.environ["BENCH_THREADS"] = str(threads)
-    data, problems, bad_input = _load_tasks(specs)
+    data, skipped, errors = load_tasks(specs)
+    if not data:
+        raise BenchError("; ".join(errors) or "no task could be loaded: "
+                         + "; ".join(reason for reason, _ in skipped.values()))
+    if errors:  # said now too, so nobody waits an hour to learn of it; raised (the one error line) at the end
+        tqdm.write(f"{len(errors)} task(s) not run: malformed data, named at the end")
     records_path = out / "results.json"
     task_prov = {spec.name: {"task_fingerprint": provenance.task_fingerprint(data[spec.name]),
                              "task_files": provenance.task_files(spec)} for spec in specs if spec.name in data}
@@ -165,14 +174,12 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
         _stamp(new, task_prov, threads)
         return results.save(new, records_path, fingerprints, replace)
 
-    for spec in specs:
-        if spec.name in problems:
-            status, reason, fix = problems[spec.name]
-            new += [_record(e, v, spec.name, status, reason=reason, fix=fix) for e, v in pairs]
+    for name, (reason, fix) in skipped.items():
+        new += [_record(e, v, name, "skipped", reason=reason, fix=fix) for e, v in pairs]
     drops = {name: _drop_fields(d) for name, d in data.items()}
     timed = []  # (entry, variant, rows) of the candidates that scored: the speed phase times them together
 
-    for entry, variant in tqdm(pairs if data else [], desc="candidates", unit="variant"):
+    for entry, variant in tqdm(pairs, desc="candidates", unit="variant"):
         label = f"{entry.name} [{variant}]"
         try:
             candidate = encoders.load(entry, variant)
@@ -222,10 +229,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
     if write_reports:
         for path in report.write_reports(merged, out):
             print(f"wrote {path}")
-    if not data:
-        raise BenchError("no task could be loaded: " + "; ".join(reason for _, reason, _ in problems.values()))
-    if bad_input:
-        raise BenchError("some task data is malformed (see the errors above); the other tasks' results were written")
+    if errors:
+        raise BenchError("; ".join(errors) + " (the other tasks' results were written)")
     return merged
 
 

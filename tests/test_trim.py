@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from bench.names import slug
 from bench.errors import BenchError
 from bench.models import encoders, registry
 from bench.train import trim
@@ -186,7 +187,7 @@ def test_params_min_count_and_keep_chars(unigram_model_dir):
 def _no_folder(name: str) -> bool:
     from bench.paths import cache_dir
 
-    folder = cache_dir() / "trained" / registry.slug(name)  # the registry itself may not load (a bad base)
+    folder = cache_dir() / "trained" / slug(name)  # the registry itself may not load (a bad base)
     return not folder.exists() and not list(folder.parent.glob(f".{folder.name}.tmp-*"))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import names
 from bench.data import convert
 from bench.errors import BenchError, Unavailable
 from bench.paths import repo_root
@@ -139,7 +140,22 @@ def resolve(names: list[str] | None) -> list[TaskSpec]:
         if name not in by_name:
             raise BenchError(f"--tasks: unknown task '{name}' (known: {', '.join(sorted(by_name))}; or give a path to a task YAML)")
         out.append(by_name[name])
+    _refuse_shared_names(out)
     return out
+
+
+def _refuse_shared_names(specs: list[TaskSpec]) -> None:
+    """Two tasks of one name (or of names that make one file) would keep one row and one report between them."""
+    seen: dict[str, TaskSpec] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise BenchError(f"--tasks: task '{spec.name}' given twice ({seen[spec.name].yaml_path} and "
+                             f"{spec.yaml_path}); expected each task once, under its own name")
+        seen[spec.name] = spec
+    clash = names.clashes(seen)
+    if clash:
+        raise BenchError(f"--tasks: tasks '{clash[0]}' and '{clash[1]}' share the same file name '{clash[2]}' for "
+                         "their reports; rename one")
 
 
 def load(spec: TaskSpec) -> RetrievalData:

@@ -13,6 +13,7 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
+from bench import fileio
 from bench.models import encoders, registry
 from bench.measure import evaluate
 from bench.data import tasks
@@ -64,12 +65,12 @@ def write_baseline(path: Path, models_path: Path) -> None:
 
 def run(path: Path, models_path: Path, tolerance: float | None = None) -> list[str]:
     """Problems found, one line each; empty means the gate passes."""
-    try:
-        base = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"{path}: baseline not found (create it with `python -m bench check --baseline {path} --write`)") from None
-    except json.JSONDecodeError as e:
-        raise BenchError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from None
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        # nan passes every comparison (drop > nan is false) and a negative one fails an unchanged score
+        raise BenchError(f"--tolerance: expected a finite number of 0 or more, got {tolerance}")
+    if not path.is_file():
+        raise BenchError(f"{path}: baseline not found (create it with `python -m bench check --baseline {path} --write`)")
+    base = fileio.read_json(path)
     _validate(path, base)
     tol = base.get("tolerance", TOLERANCE) if tolerance is None else tolerance
     problems = []

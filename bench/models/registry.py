@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import names
 from bench.errors import BenchError, Unavailable
 
 LOADERS = {
@@ -112,6 +113,10 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
             raise BenchError(f"{path}: models[{i}] '{entry.name}': duplicate name (names must be unique)")
         seen.add(entry.name)
         models.append(entry)
+    clash = names.clashes(m.name for m in models)
+    if clash:  # their trained folders, details files and archives would be one file
+        raise BenchError(f"{path}: entries '{clash[0]}' and '{clash[1]}' share the same file name '{clash[2]}'; "
+                         "rename one")
     by_name = {m.name: m for m in models}
     index_of = {m.name: i for i, m in enumerate(models)}
     for i, m in enumerate(models):
@@ -137,10 +142,6 @@ TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
-
-
 def trained_dir(entry: ModelEntry) -> Path:
     return trained_dir_of(entry.name)
 
@@ -148,7 +149,7 @@ def trained_dir(entry: ModelEntry) -> Path:
 def trained_dir_of(name: str) -> Path:
     from bench.paths import cache_dir
 
-    return cache_dir() / "trained" / slug(name)
+    return cache_dir() / "trained" / names.slug(name)
 
 
 def _check_train(label: str, item: dict) -> None:
@@ -243,12 +244,14 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     if not isinstance(item, dict):
         raise BenchError(f"{label}: expected a mapping with fields {', '.join(_REQUIRED)}")
     if isinstance(item.get("name"), str):
+        if any(c in item["name"] for c in "\n\r\u2028\u2029\x85"):  # it would break every table row it is in
+            raise BenchError(f"{label}: field 'name' holds a line break; expected a name on one line")
         label += f" '{item['name']}'"
     if item.get("kind") == "pipeline":
         item = {"source": "pipeline", **item}  # a pipeline is made of other entries; it has no source of its own
     if "train" in item:
         _check_train(label, item)
-        item = {**item, "source": f"trained/{slug(str(item.get('name')))}"}
+        item = {**item, "source": f"trained/{names.slug(str(item.get('name')))}"}
     for key in _REQUIRED:
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise BenchError(f"{label}: field '{key}' is missing or not a non-empty string")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections import defaultdict
 from dataclasses import dataclass
@@ -11,16 +10,13 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.measure import stats
+from bench.names import slug
 from bench.models import registry
 from bench.reports import results
 from bench.reports.results import ResultRecord
 
 BASELINE_KIND = "lexical"
 BUDGETS_MS = (2, 10, 50)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()
 
 
 def _f(x, digits=3):
@@ -360,6 +356,8 @@ def _machine_line(ok: list[ResultRecord]) -> str:
     if not groups[0]:
         return ""
     r = groups[0][0]
+    if not any(x.peak_gflops or x.peak_int8_gops for x in groups[0]):  # scored with --no-speed: no peaks to name
+        return f"Not timed (quality only). Scored on: {r.cpu}, SIMD {r.simd or 'n/a'}, {r.threads} threads. {r.libs}."
     rounds = f"medians of {r.speed_rounds} interleaved rounds" if r.speed_rounds else "one pass"
     if len(groups) == 1:
         return f"Timings: {_machine_text(groups[0], 'threads for every runtime')}; {rounds}. {r.libs}."

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from bench import fileio
 from bench.errors import BenchError
 from bench.measure import stats
 
@@ -116,23 +115,7 @@ def _check_types(path: Path, i: int, rec: dict) -> None:
 
 
 def write(records: list[ResultRecord], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name, renamed into place: a reader never sees half a file, a crash never leaves one.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps([asdict(r) for r in records], ensure_ascii=False, indent=1) + "\n")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file owner-only; a results file is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    fileio.write_atomic(path, json.dumps([asdict(r) for r in records], ensure_ascii=False, indent=1) + "\n")
 
 
 @contextmanager
@@ -150,10 +133,7 @@ def locked(path: Path):
 def read(path: Path) -> list[ResultRecord]:
     if not path.is_file():
         raise BenchError(f"{path}: results file not found (run `python -m bench run` first)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BenchError(f"{path}: not a valid results JSON file ({e})") from None
+    raw = fileio.read_json(path)
     if not isinstance(raw, list):
         raise BenchError(f"{path}: expected a JSON list of result records")
     out = []

@@ -8,14 +8,13 @@ snapshot of each trained model's own training.json, so the report rebuilds on a 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
 
+from bench import fileio
 from bench.errors import BenchError
 from bench.measure import stats
 from bench.models import registry
@@ -155,21 +154,12 @@ def _check_run(path: Path, name: str, run) -> None:
             raise BenchError(f"{path}: entry '{name}' field '{key}': expected {expected}")
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise BenchError(f"{path}: not UTF-8 text; expected a JSON file") from None
-    except json.JSONDecodeError as e:
-        raise BenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-
-
 def read_runs(path: Path) -> dict:
     """{entry name: training record} from a reports folder's training.json; {} when there is no such file (nothing
     trained yet)."""
     if not Path(path).is_file():
         return {}
-    raw = _load_json(Path(path))
+    raw = fileio.read_json(Path(path))
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: expected a JSON object of training records keyed by model name")
     for name, run in raw.items():
@@ -204,20 +194,6 @@ def inverse_cloze_trained(runs: dict) -> dict[str, str]:
     return {name: DOMAIN_TASK for name, run in runs.items() if isinstance(run, dict) and run.get("ict_pairs")}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """A unique temporary name renamed into place: a reader never sees half a file, a crash never leaves one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~results._umask())  # mkstemp makes the file owner-only; a report is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def snapshot(models_path: str | Path, out_json: str | Path) -> list[str]:
     """Copy the training.json of every trained registry entry built in this cache into out_json; entries already
     there for models not built here are kept unless the registry no longer names them, or names them with other
@@ -233,13 +209,13 @@ def snapshot(models_path: str | Path, out_json: str | Path) -> list[str]:
         marker = registry.trained_dir(entry) / registry.TRAINED_MARKER if entry.train else None
         if marker is None or not marker.is_file():
             continue
-        run = _load_json(marker)
+        run = fileio.read_json(marker)
         _check_run(marker, entry.name, run)
         stored[entry.name] = run
         copied.append(entry.name)
     if copied:
         try:
-            _write_atomic(out_json, json.dumps(stored, ensure_ascii=False, indent=1) + "\n")
+            fileio.write_atomic(out_json, json.dumps(stored, ensure_ascii=False, indent=1) + "\n")
         except OSError as e:
             raise BenchError(f"{out_json}: cannot write the training snapshot ({e.strerror or type(e).__name__})") from None
     return copied

@@ -28,6 +28,7 @@ import tarfile
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.names import slug
 from bench.paths import cache_dir
 
 PART_BYTES = 16 * 1024 * 1024  # what one returned file may hold
@@ -297,7 +298,7 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
             tensors, manifest = pack_one(trained, base_state)
             manifest["fidelity"] = fidelity(trained, tensors, manifest, base_state, texts)
             report["built"][name] = {"fidelity": manifest["fidelity"], "seconds": round(time.monotonic() - t0, 1),
-                                     "parts": write_archive(tensors, manifest, staging / registry.slug(name))}
+                                     "parts": write_archive(tensors, manifest, staging / slug(name))}
             print(f"packed {name}: {manifest['fidelity']}", flush=True)
         except Exception as e:  # one failing recipe never loses the others
             report["failed"][name] = f"{type(e).__name__}: {e}"
