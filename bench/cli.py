@@ -71,7 +71,8 @@ def cmd_run(args) -> int:
     args.threads = _threads(args)
     _out_folder(args.out)
     run(models=args.models, tasks=args.tasks, only=args.only, variants=args.variants, threads=args.threads,
-        measure_speed=not args.no_speed, out=args.out, replace=args.replace, **_speed_options(args))
+        measure_speed=not args.no_speed, out=args.out, replace=args.replace, profile=args.profile,
+        **_speed_options(args))
     return 0
 
 
@@ -370,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="score every registry candidate on the tasks and write reports")
     r.add_argument("--models", default="models.yaml")
     r.add_argument("--tasks", nargs="+", help="task names or paths to task YAML files (default: tasks marked default)")
+    r.add_argument("--profile", help="run the candidates of this profile of the registry (make bench: default); "
+                   "--only and --variants narrow it further")
     r.add_argument("--only", nargs="+", help="run only these registry entries")
     r.add_argument("--variants", nargs="+", help="run only these runtime variants (e.g. torch-fp32 onnx-int8)")
     r.add_argument("--threads", type=positive_int, help="threads for every runtime (default: BENCH_THREADS, else all cores)")

@@ -29,7 +29,8 @@ from bench.reports import report, results
 def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
     stages = [f"{e.name} [{v}]" for e, v in entry.stage_entries] or None
     return results.ResultRecord(task=task, model=entry.name, variant=variant, status=status,
-                                kind=entry.kind, loader=entry.loader, source=entry.source, stages=stages,
+                                kind=entry.kind, loader=entry.loader, family=entry.family, source=entry.source,
+                                stages=stages,
                                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **kw)
 
 
@@ -51,22 +52,57 @@ def _write_details(out: Path, task: str, entry, variant: str, per_query: list[di
     return str(rel)
 
 
-def select(models, only=None, variants=None) -> list[tuple]:
-    """(entry, variant) pairs of the registry, narrowed to `only` names and `variants`."""
-    entries = registry.load_registry(models)
+def profile_pairs(models, name: str) -> list[tuple]:
+    """(entry, variant) pairs of profile `name` in the registry: its entries, then, where it says `trained: built`,
+    each trained entry already built in the cache (in the first of its `trained_variants` the entry has)."""
+    profiles = registry.load_profiles(models)
+    if name not in profiles:
+        raise BenchError(f"--profile: no profile '{name}' in {models} (has: {', '.join(profiles) or 'none'})")
+    profile = profiles[name]
+    by_name = {e.name: e for e in registry.load_registry(models)}
+    pairs = [(by_name[n], v) for n, one in profile.entries for v in ([one] if one else by_name[n].variants)]
+    if profile.trained == "built":
+        listed = {n for n, _ in profile.entries}
+        missing = []
+        for e in by_name.values():
+            if not e.train or e.name in listed:
+                continue
+            try:
+                registry.check_available(e)
+            except Unavailable:
+                missing.append(e.name)
+                continue
+            pairs.append((e, next((v for v in profile.trained_variants if v in e.variants), e.variants[0])))
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            print(f"profile {name}: {len(missing)} trained entries not built, so not run ({', '.join(missing[:3])}"
+                  f"{more}; `bench list` names them all, `make train` builds them)")
+    return pairs
+
+
+def select(models, only=None, variants=None, profile: str | None = None) -> list[tuple]:
+    """(entry, variant) pairs of the registry (or of one of its profiles), narrowed to `only` names and
+    `variants`."""
+    if profile:
+        pairs = profile_pairs(models, profile)
+        entries = list({id(e): e for e, _ in pairs}.values())
+    else:
+        entries = registry.load_registry(models)
+        pairs = [(e, v) for e in entries for v in e.variants]
     if only:
         wanted = set(only)
         missing = wanted - {e.name for e in entries}
         if missing:
             raise BenchError(f"--only: no registry entry named {', '.join(sorted(missing))} in {models}")
         entries = [e for e in entries if e.name in wanted]
+        pairs = [(e, v) for e, v in pairs if e.name in wanted]
     known = {v for e in entries for v in e.variants}
     unknown = [v for v in variants or () if v not in known]
     if unknown:  # a typo would otherwise select nothing, run nothing and exit 0
         raise BenchError(f"--variants: no selected registry entry has variant {', '.join(unknown)} "
                          f"(they have: {', '.join(sorted(known))}; a variant an entry does not list by default, "
                          "such as onnx-opt, runs once its 'variants' in the registry name it)")
-    return [(e, v) for e in entries for v in e.variants if not variants or v in variants]
+    return [(e, v) for e, v in pairs if not variants or v in variants]
 
 
 def load_tasks(specs):
@@ -143,7 +179,7 @@ def _speed_phase(timed: list[tuple], data, threads: int, rounds: int, remeasure:
 
 def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None, measure_speed=True,
         out="reports", write_reports=True, replace=False, rounds=speed.ROUNDS, remeasure=False,
-        max_workers=speed.MAX_WORKERS) -> list[results.ResultRecord]:
+        max_workers=speed.MAX_WORKERS, profile: str | None = None) -> list[results.ResultRecord]:
     """Score every selected candidate x variant on the tasks; returns the merged records of `out`/results.json.
 
     Quality first, candidate by candidate; then one speed phase times every candidate that scored, in `rounds`
@@ -152,7 +188,7 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
     refused, unless `replace` drops them.
     """
     threads = threads or encoders.threads()
-    pairs = select(models, only, variants)
+    pairs = select(models, only, variants, profile)
     specs = taskdata.resolve(tasks)
     out = Path(out)
     os.environ["BENCH_THREADS"] = str(threads)

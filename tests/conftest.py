@@ -70,6 +70,13 @@ def bm25_and_tiny(model_dir: Path, tiny_extra: str = "") -> str:
 {tiny_extra}"""
 
 
+def gate_profile(registry_path: Path, task: Path, entries: list[str]) -> None:
+    """Give a test registry the 'gate' profile `bench check` scores: `entries` ('name [variant]') on `task`."""
+    text = registry_path.read_text(encoding="utf-8")
+    registry_path.write_text(text + f"profiles:\n  gate:\n    task: {task}\n    entries: {json.dumps(entries)}\n",
+                             encoding="utf-8")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own cache dir and no hub access, as on a user's offline machine."""

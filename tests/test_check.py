@@ -3,12 +3,13 @@ import json
 import pytest
 
 from bench.measure import check
+from bench.models import registry
 from bench import cli
+from conftest import REPO, gate_profile
 
 
-def test_gate_passes_then_catches_a_drop_and_a_schema_change(tmp_path, tiny_registry, tiny_task, monkeypatch, capsys):
-    monkeypatch.setattr(check, "FAST", [("bm25", "bm25s"), ("tiny", "onnx-int8")])
-    monkeypatch.setattr(check, "TASK", str(tiny_task))
+def test_gate_passes_then_catches_a_drop_and_a_schema_change(tmp_path, tiny_registry, tiny_task, capsys):
+    gate_profile(tiny_registry, tiny_task, ["bm25 [bm25s]", "tiny [onnx-int8]"])
     baseline = tmp_path / "baseline.json"
     assert cli.main(["check", "--baseline", str(baseline), "--models", str(tiny_registry), "--write"]) == 0
     assert cli.main(["check", "--baseline", str(baseline), "--models", str(tiny_registry)]) == 0
@@ -27,12 +28,12 @@ def test_gate_passes_then_catches_a_drop_and_a_schema_change(tmp_path, tiny_regi
 def test_repo_baseline_matches_the_current_schema():
     data = json.loads((check.Path(__file__).parent.parent / "reports" / "baseline.json").read_text(encoding="utf-8"))
     assert data["schema"] == check.schema() and data["task"] == "tr_mini_wiki"
-    assert {(r["model"], r["variant"]) for r in data["records"]} == set(check.FAST)
+    gate = registry.load_profiles(REPO / "models.yaml")["gate"]
+    assert {(r["model"], r["variant"]) for r in data["records"]} == set(gate.entries)
 
 
 def _gate(tmp_path, tiny_registry, tiny_task, monkeypatch):
-    monkeypatch.setattr(check, "FAST", [("bm25", "bm25s")])
-    monkeypatch.setattr(check, "TASK", str(tiny_task))
+    gate_profile(tiny_registry, tiny_task, ["bm25 [bm25s]"])
     baseline = tmp_path / "baseline.json"
     assert cli.main(["check", "--baseline", str(baseline), "--models", str(tiny_registry), "--write"]) == 0
     return baseline, json.loads(baseline.read_text(encoding="utf-8"))

@@ -12,6 +12,7 @@ import pytest
 
 from bench import cli, provenance
 from bench.measure import check
+from conftest import gate_profile
 from bench.reports import results
 from bench.reports.results import ResultRecord
 
@@ -101,8 +102,7 @@ def _check_with_package(pkg_root: Path, baseline: Path, models: Path, cache: Pat
 
 def test_a_broken_encoder_fails_the_gate_even_with_a_warm_cache(tmp_path, tiny_registry, tiny_task, monkeypatch):
     """The gate's embedding cache is keyed by the encoder code: a broken encoder cannot hide behind cached vectors."""
-    monkeypatch.setattr(check, "FAST", [("tiny", "torch-fp32")])
-    monkeypatch.setattr(check, "TASK", str(tiny_task))
+    gate_profile(tiny_registry, tiny_task, ["tiny [torch-fp32]"])
     baseline = tmp_path / "baseline.json"
     assert run(["check", "--baseline", baseline, "--models", tiny_registry, "--write"]) == 0  # warms the cache
     cache = Path(os.environ["BENCH_CACHE"])

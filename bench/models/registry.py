@@ -56,6 +56,7 @@ class ModelEntry:
     base_dir: str = "."
     stage_entries: list = field(default_factory=list, repr=False)  # resolved (ModelEntry, variant) pairs
     train: dict = field(default_factory=dict)  # trained entries: {recipe, base, data, params, seed}; see bench.train
+    family: str = ""  # lexical | dense | static | student | pipeline | cross-encoder; derived when not given
 
     def __post_init__(self):
         if not self.variants and self.kind != "pipeline":
@@ -90,8 +91,7 @@ def stage_name(spec: str) -> str:
     return stage_parts(spec)[0]
 
 
-def load_registry(path: str | Path) -> list[ModelEntry]:
-    path = Path(path)
+def _read(path: Path) -> dict | None:
     if not path.is_file():
         raise BenchError(f"{path}: registry file not found (expected a YAML file with a 'models:' list)")
     try:
@@ -103,11 +103,20 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise BenchError(f"{path}{where}: malformed YAML: {problem}") from None
-    entries = raw.get("models") if isinstance(raw, dict) else None
+    return raw if isinstance(raw, dict) else None
+
+
+def load_registry(path: str | Path) -> list[ModelEntry]:
+    path = Path(path)
+    raw = _read(path)
+    entries = raw.get("models") if raw else None
     if not isinstance(entries, list) or not entries:
         raise BenchError(f"{path}: expected a top-level 'models:' list with at least one entry")
     models, seen = [], set()
     for i, item in enumerate(entries):
+        if isinstance(item, dict) and item.get("family") is not None and item["family"] not in FAMILIES:
+            raise BenchError(f"{path}: models[{i}]: field 'family' is '{item['family']}', expected one of "
+                             f"{', '.join(FAMILIES)}")
         entry = _parse_entry(path, i, item)
         if entry.name in seen:
             raise BenchError(f"{path}: models[{i}] '{entry.name}': duplicate name (names must be unique)")
@@ -124,7 +133,84 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
             _resolve_stages(path, i, m, by_name, index_of)
         if m.train:
             _check_train_base(path, i, m, by_name)
+    for m in models:
+        m.family = m.family or family(m, by_name)
     return models
+
+
+FAMILIES = ("lexical", "dense", "static", "student", "pipeline", "cross-encoder")
+STUDENT_RECIPES = ("prune",)  # a smaller transformer distilled from its base; static-distill makes a static model
+
+
+def family(entry: ModelEntry, by_name: dict) -> str:
+    """The family a report colours a row by: its kind, a static model's loader, or a student's recipe, inherited
+    along `train.base` (a student's trimmed vocabulary is still a student)."""
+    if entry.kind in ("lexical", "pipeline", "cross-encoder"):
+        return entry.kind
+    if entry.loader in ("model2vec", "sadedegel"):
+        return "static"
+    seen = set()
+    while entry.train and entry.name not in seen:
+        seen.add(entry.name)
+        if entry.train.get("recipe") in STUDENT_RECIPES:
+            return "student"
+        entry = by_name.get(entry.train.get("base"), entry)
+    return "dense"
+
+
+# --- profiles: named shortlists of candidates (`make bench` runs 'default', `bench check` scores 'gate') ---------
+PROFILE_FIELDS = {"description", "entries", "trained", "trained_variants", "task"}
+TRAINED_CHOICES = ("none", "built")
+
+
+@dataclass
+class Profile:
+    name: str
+    entries: list[tuple[str, str | None]]  # (registry name, variant); None: every variant the entry lists
+    description: str = ""
+    trained: str = "none"  # 'built': add every trained entry already built in the cache
+    trained_variants: list[str] = field(default_factory=list)  # for those: the first of these the entry has
+    task: str | None = None  # the gate's task
+
+
+def load_profiles(path: str | Path) -> dict[str, Profile]:
+    path = Path(path)
+    by_name = {e.name: e for e in load_registry(path)}
+    raw = (_read(path) or {}).get("profiles") or {}
+    if not isinstance(raw, dict):
+        raise BenchError(f"{path}: field 'profiles' must be a mapping of profile names to profiles")
+    return {name: _parse_profile(path, str(name), item, by_name) for name, item in raw.items()}
+
+
+def _parse_profile(path: Path, name: str, item, by_name: dict) -> Profile:
+    label = f"{path}: profiles.{name}"
+    if not isinstance(item, dict):
+        raise BenchError(f"{label}: expected a mapping with field 'entries'")
+    unknown = sorted(set(item) - PROFILE_FIELDS)
+    if unknown:
+        raise BenchError(f"{label}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(PROFILE_FIELDS))})")
+    entries = item.get("entries")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
+        raise BenchError(f"{label}: field 'entries' must be a non-empty list of registry names ('name [variant]')")
+    pairs = []
+    for i, spec in enumerate(entries):
+        entry_name, variant = stage_parts(spec)
+        if entry_name not in by_name:
+            raise BenchError(f"{label}.entries[{i}]: no registry entry named '{entry_name}'")
+        if variant is not None and variant not in by_name[entry_name].variants:
+            raise BenchError(f"{label}.entries[{i}]: '{entry_name}' has no variant '{variant}' "
+                             f"(has {', '.join(by_name[entry_name].variants)})")
+        pairs.append((entry_name, variant))
+    trained = item.get("trained", "none")
+    if trained not in TRAINED_CHOICES:
+        raise BenchError(f"{label}: field 'trained' must be one of {', '.join(TRAINED_CHOICES)}")
+    tv = item.get("trained_variants", [])
+    if not isinstance(tv, list) or not all(isinstance(v, str) for v in tv):
+        raise BenchError(f"{label}: field 'trained_variants' must be a list of variant names")
+    task = item.get("task")
+    if task is not None and (not isinstance(task, str) or not task.strip()):
+        raise BenchError(f"{label}: field 'task' must be a task name")
+    return Profile(name, pairs, str(item.get("description", "")), trained, tv, task)
 
 
 # --- trained entries: built by `python -m bench train NAME` into the cache, never the repo ---------

@@ -23,6 +23,7 @@ class ResultRecord:
     fix: str = ""
     kind: str = ""
     loader: str = ""
+    family: str = ""  # lexical | dense | static | student | pipeline (the registry's; reports colour rows by it)
     source: str = ""
     ndcg_at_10: float | None = None
     mrr_at_10: float | None = None
