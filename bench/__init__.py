@@ -7,7 +7,7 @@ The command line is a thin layer over functions a notebook can call too:
     bench.to_frame(records)
 """
 
-__version__ = "0.1.0"
+from bench.version import __version__  # noqa: F401 (the package's public version)
 
 
 def run(*args, **kwargs):

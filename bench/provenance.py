@@ -15,7 +15,9 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-import bench
+from bench.version import __version__
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def sha256_file(path: str | Path) -> str:
@@ -49,22 +51,22 @@ def code_fingerprint(*modules: str) -> str:
     h = hashlib.sha256()
     for name in sorted(set(modules)):
         for path in _module_files(name):
-            h.update(str(path.relative_to(Path(bench.__file__).parent)).encode())
+            h.update(str(path.relative_to(PACKAGE_DIR)).encode())
             h.update(path.read_bytes())
-    return f"{bench.__version__}+{h.hexdigest()[:12]}"
+    return f"{__version__}+{h.hexdigest()[:12]}"
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """What a result record names as its code: the git revision when the checkout is clean, else a source hash."""
-    root = Path(bench.__file__).resolve().parent.parent
+    root = PACKAGE_DIR.parent
     try:
         rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                              text=True, timeout=10)
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "bench"], capture_output=True,
                                text=True, timeout=10)
         if rev.returncode == 0 and dirty.returncode == 0 and not dirty.stdout.strip():
-            return f"{bench.__version__}+g{rev.stdout.strip()}"
+            return f"{__version__}+g{rev.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
         pass
     return code_fingerprint("bench")
