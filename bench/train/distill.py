@@ -169,10 +169,10 @@ def teacher_targets(teacher: str, texts: list[str], max_seq_length: int) -> np.n
     import hashlib
     import os
 
-    from bench.models.encoders import _fingerprint
+    from bench.models.encoders import fingerprint
     from bench.paths import cache_dir
 
-    digest = hashlib.sha256(f"{_fingerprint(teacher)}\x00{max_seq_length}".encode())
+    digest = hashlib.sha256(f"{fingerprint(teacher)}\x00{max_seq_length}".encode())
     for t in texts:
         digest.update(b"\x00" + t.encode("utf-8"))
     path = cache_dir() / "teacher_embeddings" / f"{digest.hexdigest()}.npy"
