@@ -315,21 +315,22 @@ def positive_int(text: str) -> int:
     return value
 
 
-def tolerance(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+
+
+def tolerance(text: str) -> float:
+    value = _number(text)
     if not (math.isfinite(value) and value >= 0):  # nan would pass any drop, a negative one fail an unchanged score
         raise argparse.ArgumentTypeError(f"expected a finite number of 0 or more, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    value = _number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value

@@ -21,3 +21,10 @@ def one_line(e: BaseException) -> str:
     """An exception as one short line for a report cell or a progress message."""
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text}"[:400]
+
+
+def refuse_unknown(label: str, item: dict, allowed, prefix: str = "") -> None:
+    """A misspelt field would otherwise be ignored without a word."""
+    unknown = sorted(set(item) - set(allowed))
+    if unknown:
+        raise BenchError(f"{label}: unknown field '{prefix}{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")

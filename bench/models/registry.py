@@ -15,7 +15,7 @@ import yaml
 
 from bench import names
 from bench.models import loaders
-from bench.errors import BenchError, Unavailable
+from bench.errors import BenchError, Unavailable, refuse_unknown
 
 # onnx-opt (fused fp32) is built on the way to int8 but measured only when asked for: on 2 AVX2 cores it was
 # within 10% of onnx-fp32 for multilingual-e5-small, so by default it only lengthens the run.
@@ -170,9 +170,7 @@ def _parse_profile(path: Path, name: str, item, by_name: dict) -> Profile:
     label = f"{path}: profiles.{name}"
     if not isinstance(item, dict):
         raise BenchError(f"{label}: expected a mapping with field 'entries'")
-    unknown = sorted(set(item) - PROFILE_FIELDS)
-    if unknown:
-        raise BenchError(f"{label}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(PROFILE_FIELDS))})")
+    refuse_unknown(label, item, PROFILE_FIELDS)
     entries = item.get("entries")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
         raise BenchError(f"{label}: field 'entries' must be a non-empty list of registry names ('name [variant]')")
@@ -228,9 +226,7 @@ def _check_train(label: str, item: dict) -> None:
         raise BenchError(f"{label}: give either 'source' or 'train', not both (a trained entry's source is its built folder)")
     if not isinstance(train, dict):
         raise BenchError(f"{label}: field 'train' must be a mapping with fields recipe, base, data")
-    unknown = sorted(set(train) - TRAIN_FIELDS)
-    if unknown:
-        raise BenchError(f"{label}: unknown field 'train.{unknown[0]}' (allowed: {', '.join(sorted(TRAIN_FIELDS))})")
+    refuse_unknown(label, train, TRAIN_FIELDS, "train.")
     recipe = train.get("recipe")
     if recipe not in RECIPES:
         raise BenchError(f"{label}: field 'train.recipe' is {recipe!r}, expected one of {', '.join(RECIPES)}")
@@ -325,9 +321,7 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     for key in _REQUIRED:
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise BenchError(f"{label}: field '{key}' is missing or not a non-empty string")
-    unknown = sorted(set(item) - _FIELDS)
-    if unknown:
-        raise BenchError(f"{label}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
+    refuse_unknown(label, item, _FIELDS)
     kind, loader = item["kind"], item["loader"]
     by_kind = loaders.kinds()
     if kind not in by_kind:
