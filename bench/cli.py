@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.data import convert, tasks
 from bench.models import encoders, loaders, registry
-from bench.measure import speed
+from bench.measure import flops, peaks, speed
 from bench.reports import report, results
 from bench.errors import BenchError, Unavailable
 
@@ -82,7 +82,7 @@ def _pm(value: float | None, spread: float | None, fmt: str) -> str:
 
 def _gflops_cell(f, variant: str, machine: dict) -> str:
     """Achieved GFLOP/s and its share of the peak its arithmetic runs at (int8 variants: the int8 peak)."""
-    peak = speed.peak_fields(variant, f.gflops, machine)
+    peak = flops.peak_fields(variant, f.gflops, machine)
     if f.gflops is None or not peak["peak_for_variant"]:
         return "" if f.gflops is None else f"{f.gflops:.1f}"
     return f"{f.gflops:.1f} ({100 * f.gflops / peak['peak_for_variant']:.0f}% of {peak['peak_kind']})"
@@ -106,8 +106,8 @@ def cmd_speed(args) -> int:
             print(f"skipped {entry.name} [{variant}]: {u.reason}")
             continue
         jobs.append(speed.Job(entry, variant, speed_texts(data)))
-    outcomes, peaks = speed.measure_all(jobs, args.threads, log=print, **options)
-    m = speed.machine(args.threads, peaks)
+    outcomes, gemm = speed.measure_all(jobs, args.threads, log=print, **options)
+    m = peaks.machine(args.threads, gemm)
     print(f"machine: {m['cpu']}, {m['simd']}; threads {args.threads}; GEMM peaks "
           f"({'cached' if m['peaks_cached'] else 'measured'}) fp32 {m['peak_gflops']} GFLOP/s, "
           f"int8 {m['peak_int8_gops']} GOP/s; {m['libs']}")

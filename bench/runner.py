@@ -22,7 +22,7 @@ from bench.names import slug
 from bench.data import convert
 from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
-from bench.measure import evaluate, speed
+from bench.measure import evaluate, flops, peaks, speed
 from bench.models import encoders, registry
 from bench.reports import report, results
 
@@ -155,9 +155,9 @@ def _machine_fields(m: dict) -> dict:
 def _speed_phase(timed: list[tuple], data, threads: int, rounds: int, remeasure: bool, max_workers: int) -> None:
     """Time every candidate that scored, all together in interleaved rounds, and fill in their records."""
     jobs = [speed.Job(entry, variant, speed_texts({n: data[n] for n in rows})) for entry, variant, rows in timed]
-    outcomes, peaks = speed.measure_all(jobs, threads, rounds=rounds, remeasure=remeasure, max_workers=max_workers,
+    outcomes, gemm = speed.measure_all(jobs, threads, rounds=rounds, remeasure=remeasure, max_workers=max_workers,
                                         log=tqdm.write)
-    m = speed.machine(threads, peaks)
+    m = peaks.machine(threads, gemm)
     tqdm.write(f"{'speed':>14} GEMM peaks {'cached' if m['peaks_cached'] else 'measured'}: fp32 {m['peak_gflops']} "
                f"GFLOP/s, int8 {m['peak_int8_gops']} GOP/s")
     machine = _machine_fields(m)
@@ -169,7 +169,7 @@ def _speed_phase(timed: list[tuple], data, threads: int, rounds: int, remeasure:
             continue
         for name, rec in rows.items():
             f = outcome.figures[name]
-            for key, value in {**asdict(f), **machine, **speed.peak_fields(job.variant, f.gflops, m)}.items():
+            for key, value in {**asdict(f), **machine, **flops.peak_fields(job.variant, f.gflops, m)}.items():
                 setattr(rec, key, value)
         f = next(iter(outcome.figures.values()))
         tqdm.write(f"{'speed':>14} {job.label:<55} {'cached' if outcome.cached else 'measured'}: "

@@ -171,7 +171,7 @@ def passage(c: Chunk) -> str:
 
 def dense_stages(candidate) -> list:
     """The bi-encoders inside a candidate, in a fixed order: the parts whose passage vectors the index stores."""
-    from bench.measure.speed import _stages
+    from bench.measure.timing import stages as _stages
 
     if candidate.kind == "bi-encoder":
         return [candidate]

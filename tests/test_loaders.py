@@ -7,7 +7,7 @@ import pytest
 
 from bench.errors import Unavailable
 from bench.models import encoders, loaders, registry
-from bench.measure import speed
+from bench.measure import speed_cache
 
 TOY = '''
 import numpy as np
@@ -60,7 +60,7 @@ def test_a_new_loader_is_one_module_and_one_row(toy_loader, tmp_path):
     assert candidate.scores(["ab"], ["a", "abc"]).shape == (1, 2)
     with pytest.raises(Unavailable, match="the toy is broken"):
         registry.check_available(broken)
-    assert speed.model_identity(toy) != speed.model_identity(broken)  # the weights function feeds the timing cache
+    assert speed_cache.model_identity(toy) != speed_cache.model_identity(broken)  # the weights function feeds the timing cache
 
 
 def test_registry_kinds_and_variants_come_from_the_table():

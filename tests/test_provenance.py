@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from bench import cli, provenance
-from bench.measure import check
 from conftest import gate_profile
 from bench.reports import results
 from bench.reports.results import ResultRecord

@@ -3,7 +3,6 @@ import ctypes
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ import re
 import pytest
 
 from bench import cli
-from bench.errors import BenchError
 from test_leaflets import LEAFLET
 
 # A one-page PDF holding a line of text, written by hand so the test needs no PDF writer.

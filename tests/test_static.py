@@ -13,7 +13,7 @@ import pytest
 
 from bench.cli import main
 from bench.errors import BenchError, Unavailable
-from bench.measure import speed
+from bench.measure import timing
 from bench.models import encoders, registry, static
 from tests.conftest import TINY_DOCS, bm25_and_tiny, eval_tasks
 
@@ -174,7 +174,7 @@ def test_sadedegel_source_must_pin_a_version(tmp_path):
 def test_static_candidates_run_through_the_speed_timer(sade_registry, wheel):
     write_wheel(wheel)
     model = encoders.load(entry(sade_registry, "sade"))
-    timer = speed._TaskTimer(model, ["Van Gölü neden tuzludur?"] * 3, PASSAGES)
+    timer = timing.TaskTimer(model, ["Van Gölü neden tuzludur?"] * 3, PASSAGES)
     figures = timer.round()
     assert timer.flops is None and figures["gflops"] is None  # no transformer: FLOPs are not counted
     assert len(figures["latency_ms"]) == 3 and figures["throughput_per_s"] > 0

@@ -12,7 +12,6 @@ import pytest
 
 from bench.cli import main
 from bench.names import slug
-from bench.errors import BenchError
 from bench.models import encoders, registry
 from bench.train import trim
 from tests.conftest import build_tiny_bi_encoder, eval_tasks, write_beir

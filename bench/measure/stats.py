@@ -15,6 +15,7 @@ All of it is deterministic for a fixed seed and vectorised: one matrix product p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -145,3 +146,12 @@ def intervals(per_queries: list[dict[str, float] | None]) -> list[tuple[float, f
 def interval(per_query: dict[str, float] | None) -> tuple[float, float] | None:
     """95% bootstrap interval of one row's nDCG@10, or None for a record without per-question scores."""
     return intervals([per_query])[0]
+
+
+def spread_pct(values: list[float]) -> float:
+    """Half the interquartile range in % of the median: robust to one disturbed round, like the median itself."""
+    med = float(np.median(values)) if values else 0.0
+    if not math.isfinite(med) or med <= 0:
+        return 0.0
+    q1, q3 = np.percentile(values, [25, 75])
+    return round(50 * float(q3 - q1) / med, 1)
