@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from bench import fileio
-from bench.models import encoders, registry
+from bench.models import encoders, loaders, registry
 from bench.measure import evaluate
 from bench.data import tasks
 from bench.errors import BenchError, Unavailable, one_line
@@ -38,7 +38,7 @@ def score(models_path: Path, pairs: list[tuple[str, str]], task: str) -> tuple[l
         if name not in entries:
             problems.append(f"{name} [{variant}]: not in the registry {models_path}")
             continue
-        if variant not in entries[name].variants and variant not in registry.VARIANTS.get(entries[name].loader, ()):
+        if variant not in entries[name].variants and variant not in loaders.LOADERS[entries[name].loader].variants:
             problems.append(f"{name} [{variant}]: unknown variant (has {', '.join(entries[name].variants)})")
             continue
         try:
