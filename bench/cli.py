@@ -179,8 +179,14 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_convert(args) -> int:
+    from bench.data import repair
+    from bench.models.lexical import BM25
+
     src, out = Path(args.input), _out_folder(args.out)
-    conv = convert.convert_file(src, args.format or convert.guess_format(src))
+    fmt = args.format or ("lines" if args.contexts else convert.guess_format(src))
+    options = None if args.no_repair else repair.Options(args.fuzzy_threshold or repair.FUZZY_THRESHOLD,
+                                                             ranker=BM25())
+    conv = convert.convert_file(src, fmt, options, Path(args.contexts) if args.contexts else None)
     if not conv.corpus:
         raise BenchError(f"{src}: empty corpus (no non-empty context)")
     try:
@@ -195,6 +201,9 @@ def cmd_convert(args) -> int:
               "(new ids end in -2, -3, ...)")
     print("rejects: " + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "none")
           + f" (details in {out / 'rejects.jsonl'})")
+    tiers = Counter(r["tier"] for r in conv.repairs)
+    print("repairs: " + (", ".join(f"{k} {v}" for k, v in sorted(tiers.items())) or "none")
+          + (" (--no-repair)" if args.no_repair else f" (details in {out / 'repairs.jsonl'})"))
     return 0
 
 
@@ -307,6 +316,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def similarity(text: str) -> float:
+    """A rapidfuzz score threshold: above 0, at most 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 and at most 100, got '{text}'") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 and at most 100, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -389,8 +409,15 @@ def build_parser() -> argparse.ArgumentParser:
     ins.set_defaults(fn=cmd_inspect)
     c = sub.add_parser("convert", help="SQuAD JSON / JSONL / CSV -> corpus.jsonl, queries.jsonl, qrels/test.tsv")
     c.add_argument("input")
-    c.add_argument("--format", choices=["squad", "jsonl", "csv"])
+    c.add_argument("--format", choices=["squad", "jsonl", "csv", "lines"],
+                   help="lines: INPUT holds one question per line (optionally TAB answer), --contexts one context per line")
+    c.add_argument("--contexts", help="format lines: the parallel file of contexts, one per line")
     c.add_argument("--out", required=True)
+    c.add_argument("--no-repair", action="store_true",
+                   help="convert strictly: reject every answer that is not a verbatim span, every question asked of "
+                        "several contexts and every question without a context")
+    c.add_argument("--fuzzy-threshold", type=similarity, default=None,
+                   help="lowest rapidfuzz similarity (0-100] of a fuzzy answer re-alignment (default: 90)")
     c.set_defaults(fn=cmd_convert)
     m = sub.add_parser("mteb-check", help="re-run candidates through mteb.evaluate and compare the figures")
     m.add_argument("--task", required=True)
