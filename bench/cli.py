@@ -280,7 +280,9 @@ def _search_index(args, index: Path) -> int:
 
 
 def _search_query(args, index: Path) -> int:
-    from bench import search
+    import json
+
+    from bench import answers, search
 
     _question(args.target, "search query")
     manifest, chunks, vectors = search.load(index)
@@ -290,12 +292,18 @@ def _search_query(args, index: Path) -> int:
     candidate = encoders.load(entry, variant)
     state = search.state(candidate, manifest, chunks, vectors, index)
     hits, ms = search.query(candidate, state, chunks, args.target, args.k, reranker)
+    if args.rerank:  # a re-ranker's scores are on its own scale: the index model's threshold does not apply
+        cal = answers.Calibration(None, None, f"no calibrated threshold for {manifest['model']} [{variant}] "
+                                              f"re-ranked by {args.rerank}; passages are shown without a confidence check")
+    else:
+        cal = answers.calibration(Path(args.results), manifest["model"], variant, args.task)
+    if args.json:
+        print(json.dumps(answers.payload(hits, cal), ensure_ascii=False))
+        return 0
     # Model loading and opening the index are one-off costs; the figure is what each further question costs.
     print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f" · {ms:.1f} ms: "
           f"{args.target}")
-    for rank, (score, c) in enumerate(hits, 1):
-        print(f"{rank:>2}. {score:.4f}  {search.describe(c)}")
-        print(f"    {c.text[:300]}")
+    print("\n".join(answers.text_lines(hits, cal, search.describe)))
     return 0
 
 
@@ -431,13 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--model", help="registry entry to index with: bi-encoder, BM25, hybrid or re-ranking pipeline "
                     "(default: the leaderboard's recommendation for the task closest to DIR)")
     se.add_argument("--variant", help="runtime variant of --model")
-    se.add_argument("--task", help="take the default model from this task's leaderboard instead of the closest task's")
+    se.add_argument("--task", help="index: take the default model from this task's leaderboard instead of the closest "
+                    "task's; query: take the abstention threshold from this task's records")
     se.add_argument("--budget-ms", type=positive_float,
                     help=f"query latency budget of the default model's recommendation (default: {search.BUDGET_MS})")
     se.add_argument("--rerank", help="registry entry that re-scores the top 50 (cross-encoder or bi-encoder)")
     se.add_argument("-k", type=positive_int, default=5)
+    se.add_argument("--json", action="store_true",
+                    help="query: print one JSON object (abstain, threshold, results with file, position, score, text)")
     se.add_argument("--models", default="models.yaml")
-    se.add_argument("--results", default="reports/results.json", help="leaderboard used to pick the default model")
+    se.add_argument("--results", default="reports/results.json",
+                    help="leaderboard used to pick the default model (index) and the abstention threshold (query)")
     se.set_defaults(fn=cmd_search)
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")
