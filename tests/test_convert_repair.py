@@ -119,6 +119,7 @@ def test_lines_format_aligns_what_agrees_and_matches_the_rest(tmp_path):
     assert gold == {"Orhan Pamuk nerede doğdu?": CTX_IST, "Meclis ne zaman açıldı?": CTX_TBMM,
                     "İzmir'de kışlar nasıl geçer?": CTX_IZMIR, "Orhan Pamuk hangi yıl doğdu?": CTX_IST}
     assert sorted(r["tier"] for r in conv.repairs) == ["orphan", "orphan", "orphan"]
+    assert all(r["id"] in conv.queries for r in conv.repairs)  # each repair names the id its question is kept under
 
 
 def test_lines_pair_with_no_common_length_is_one_line_error(tmp_path):

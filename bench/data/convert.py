@@ -249,7 +249,7 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
             if found is None:
                 reject("answer_not_in_context", pair.where, id=pair.qid, question=question, answer=pair.answers[0])
                 continue
-            repairs.append({"tier": found.tier, "id": pair.qid, "where": pair.where, "question": question,
+            repairs.append({"tier": found.tier, "id": pair, "where": pair.where, "question": question,
                             "before": clean(pair.answers[0]), "after": found.after, "score": found.score})
         keep(pair, question, did)
 
@@ -261,14 +261,15 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
             if at is None:
                 reject(why, pair.where, id=pair.qid, question=question, answer=pair.answers[0], confidence=confidence)
                 continue
-            repairs.append({"tier": "orphan", "id": pair.qid, "where": pair.where, "question": question,
+            repairs.append({"tier": "orphan", "id": pair, "where": pair.where, "question": question,
                             "before": given, "after": doc_ids[at], "score": confidence})
             keep(pair, question, doc_ids[at])
 
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     source_ids = {pair.qid for pair, _, _ in kept}
-    merged: set[str] = set()
+    merged: dict[str, str] = {}  # question -> the id it is kept under
+    id_of: dict[int, str] = {}  # id(pair) -> the query id it ended up under
     for pair, question, did in kept:
         several = sorted(docs_of_question[question])
         if len(several) > 1 and repair is None:
@@ -278,8 +279,8 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
         if len(several) > 1:
             # Still a fair retrieval question: each of its contexts answers it, so each is relevant.
             if question in merged:
+                id_of[id(pair)] = merged[question]
                 continue
-            merged.add(question)
         qid = pair.qid or f"q{len(queries):05d}"
         if qid in queries:
             # Real SQuAD files reuse ids across different questions (true repeats were rejected above):
@@ -290,9 +291,14 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
             qid = new
         queries[qid] = question
         qrels[qid] = {d: 1 for d in several} if len(several) > 1 else {did: 1}
+        id_of[id(pair)] = qid
         if len(several) > 1:
-            repairs.append({"tier": "several_contexts", "id": qid, "where": pair.where, "question": question,
+            merged[question] = qid
+            repairs.append({"tier": "several_contexts", "id": pair, "where": pair.where, "question": question,
                             "before": [did], "after": several, "score": None})
+    # A repair names the query id the question is kept under (ids are given only now); a repaired question that
+    # was then dropped (a duplicate) has no repair to report.
+    repairs = [{**r, "id": id_of[id(r["id"])]} for r in repairs if id(r["id"]) in id_of]
     return Converted(corpus, queries, qrels, rejects, repairs)
 
 
