@@ -436,7 +436,9 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
         dropped = next((r for r in ok if r.n_dropped), None)
         why = ("" if dropped is None else f" The source had {dropped.n_dropped} more that were left out ("
                + ", ".join(f"{reason} {n}" for reason, n in sorted((dropped.dropped or {}).items())) + ").")
-        lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval).{why} "
+        una = next((r.abstention["n_unanswerable"] for r in ok if r.abstention), 0)
+        also = f" (and {una} that no paragraph answers: Abstention, below)" if una else ""
+        lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval){also}.{why} "
                   "Metrics by mteb's retrieval evaluator; best first."
                   + (" Rows marked 'on n of N questions' were scored on a fixed seeded sample (options.max_questions: "
                      "a cross-encoder is too slow to score every question on this CPU); their Δ columns compare "
@@ -540,9 +542,9 @@ def _gap(a: dict) -> str:
     """How far a row's test-half shares are from the goal, in percentage points."""
     short = []
     if a.get("abstained_unanswerable") is not None and a["abstained_unanswerable"] < GOAL_ABSTAIN:
-        short.append(f"abstains {100 * (a['abstained_unanswerable'] - GOAL_ABSTAIN):.0f} points")
+        short.append(f"abstains {100 * (a['abstained_unanswerable'] - GOAL_ABSTAIN):.1f} points")
     if a.get("answered_answerable") is not None and a["answered_answerable"] < GOAL_ANSWER:
-        short.append(f"answers {100 * (a['answered_answerable'] - GOAL_ANSWER):.0f} points")
+        short.append(f"answers {100 * (a['answered_answerable'] - GOAL_ANSWER):.1f} points")
     return "; ".join(short) or "meets both"
 
 
