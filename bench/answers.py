@@ -49,9 +49,9 @@ def calibration(results_path: Path, model: str, variant: str, task: str | None =
     a = rows[chosen].abstention
     share = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
     return Calibration(float(a["threshold"]), chosen,
-                       f"threshold {a['threshold']:.4g}, calibrated on {chosen} in {results_path} (AUROC "
-                       f"{a['auroc']:.3f}; on its held-out half it abstained on {share(a.get('abstained_unanswerable'))} "
-                       f"of unanswerable and answered {share(a.get('answered_answerable'))} of answerable questions)")
+                       f"calibrated on {chosen} in {results_path}, AUROC {a['auroc']:.3f}; on that task's held-out "
+                       f"half it abstained on {share(a.get('abstained_unanswerable'))} of unanswerable and answered "
+                       f"{share(a.get('answered_answerable'))} of answerable questions")
 
 
 def abstains(hits: list, cal: Calibration) -> bool:
@@ -77,7 +77,8 @@ def text_lines(hits: list, cal: Calibration, describe) -> list[str]:
     lines = []
     if abstains(hits, cal):
         best = f"the best score, {hits[0][0]:.4f}, is" if hits else "nothing was found,"
-        lines.append(f"No passage answers this question confidently: {best} below the threshold ({cal.text}).")
+        lines.append(f"No passage answers this question confidently: {best} below the threshold "
+                     f"{cal.threshold:.4g} ({cal.text}).")
         lines.append("Nearest passages, all below that line:")
     cut = False
     for rank, (score, c) in enumerate(hits, 1):
@@ -87,5 +88,5 @@ def text_lines(hits: list, cal: Calibration, describe) -> list[str]:
         lines.append(f"{rank:>2}. {score:.4f}  {describe(c)}")
         lines.append(f"    {c.text[:300]}")
     if not abstains(hits, cal):
-        lines.append(f"({cal.text}.)")
+        lines.append(f"(threshold {cal.threshold:.4g}, {cal.text}.)" if cal.threshold is not None else f"({cal.text}.)")
     return lines
