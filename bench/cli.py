@@ -187,8 +187,14 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_convert(args) -> int:
+    from bench.data import repair
+    from bench.models.lexical import BM25
+
     src, out = Path(args.input), _out_folder(args.out)
-    conv = convert.convert_file(src, args.format or convert.guess_format(src))
+    fmt = args.format or ("lines" if args.contexts else convert.guess_format(src))
+    options = None if args.no_repair else repair.Options(args.fuzzy_threshold or repair.FUZZY_THRESHOLD,
+                                                             ranker=BM25())
+    conv = convert.convert_file(src, fmt, options, Path(args.contexts) if args.contexts else None)
     if not conv.corpus:
         raise BenchError(f"{src}: empty corpus (no non-empty context)")
     try:
@@ -203,6 +209,9 @@ def cmd_convert(args) -> int:
               "(new ids end in -2, -3, ...)")
     print("rejects: " + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "none")
           + f" (details in {out / 'rejects.jsonl'})")
+    tiers = Counter(r["tier"] for r in conv.repairs)
+    print("repairs: " + (", ".join(f"{k} {v}" for k, v in sorted(tiers.items())) or "none")
+          + (" (--no-repair)" if args.no_repair else f" (details in {out / 'repairs.jsonl'})"))
     return 0
 
 
@@ -279,7 +288,9 @@ def _search_index(args, index: Path) -> int:
 
 
 def _search_query(args, index: Path) -> int:
-    from bench import search
+    import json
+
+    from bench import answers, search
 
     _question(args.target, "search query")
     manifest, chunks, vectors = search.load(index)
@@ -289,12 +300,18 @@ def _search_query(args, index: Path) -> int:
     candidate = encoders.load(entry, variant)
     state = search.state(candidate, manifest, chunks, vectors, index)
     hits, ms = search.query(candidate, state, chunks, args.target, args.k, reranker)
+    if args.rerank:  # a re-ranker's scores are on its own scale: the index model's threshold does not apply
+        cal = answers.Calibration(None, None, f"no calibrated threshold for {manifest['model']} [{variant}] "
+                                              f"re-ranked by {args.rerank}; passages are shown without a confidence check")
+    else:
+        cal = answers.calibration(Path(args.results), manifest["model"], variant, args.task)
+    if args.json:
+        print(json.dumps(answers.payload(hits, cal), ensure_ascii=False))
+        return 0
     # Model loading and opening the index are one-off costs; the figure is what each further question costs.
     print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f" · {ms:.1f} ms: "
           f"{args.target}")
-    for rank, (score, c) in enumerate(hits, 1):
-        print(f"{rank:>2}. {score:.4f}  {search.describe(c)}")
-        print(f"    {c.text[:300]}")
+    print("\n".join(answers.text_lines(hits, cal, search.describe)))
     return 0
 
 
@@ -320,6 +337,14 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+
+
+def similarity(text: str) -> float:
+    """A rapidfuzz score threshold: above 0, at most 100."""
+    value = _number(text)
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 and at most 100, got {text}")
+    return value
 
 
 def tolerance(text: str) -> float:
@@ -410,8 +435,15 @@ def build_parser() -> argparse.ArgumentParser:
     ins.set_defaults(fn=cmd_inspect)
     c = sub.add_parser("convert", help="SQuAD JSON / JSONL / CSV -> corpus.jsonl, queries.jsonl, qrels/test.tsv")
     c.add_argument("input")
-    c.add_argument("--format", choices=["squad", "jsonl", "csv"])
+    c.add_argument("--format", choices=["squad", "jsonl", "csv", "lines"],
+                   help="lines: INPUT holds one question per line (optionally TAB answer), --contexts one context per line")
+    c.add_argument("--contexts", help="format lines: the parallel file of contexts, one per line")
     c.add_argument("--out", required=True)
+    c.add_argument("--no-repair", action="store_true",
+                   help="convert strictly: reject every answer that is not a verbatim span, every question asked of "
+                        "several contexts and every question without a context")
+    c.add_argument("--fuzzy-threshold", type=similarity, default=None,
+                   help="lowest rapidfuzz similarity (0-100] of a fuzzy answer re-alignment (default: 90)")
     c.set_defaults(fn=cmd_convert)
     m = sub.add_parser("mteb-check", help="re-run candidates through mteb.evaluate and compare the figures")
     m.add_argument("--task", required=True)
@@ -425,13 +457,17 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--model", help="registry entry to index with: bi-encoder, BM25, hybrid or re-ranking pipeline "
                     "(default: the leaderboard's recommendation for the task closest to DIR)")
     se.add_argument("--variant", help="runtime variant of --model")
-    se.add_argument("--task", help="take the default model from this task's leaderboard instead of the closest task's")
+    se.add_argument("--task", help="index: take the default model from this task's leaderboard instead of the closest "
+                    "task's; query: take the abstention threshold from this task's records")
     se.add_argument("--budget-ms", type=positive_float,
                     help=f"query latency budget of the default model's recommendation (default: {search.BUDGET_MS})")
     se.add_argument("--rerank", help="registry entry that re-scores the top 50 (cross-encoder or bi-encoder)")
     se.add_argument("-k", type=positive_int, default=5)
+    se.add_argument("--json", action="store_true",
+                    help="query: print one JSON object (abstain, threshold, results with file, position, score, text)")
     se.add_argument("--models", default="models.yaml")
-    se.add_argument("--results", default="reports/results.json", help="leaderboard used to pick the default model")
+    se.add_argument("--results", default="reports/results.json",
+                    help="leaderboard used to pick the default model (index) and the abstention threshold (query)")
     se.set_defaults(fn=cmd_search)
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")

@@ -103,7 +103,11 @@ def task_fingerprint(data) -> str:
 
     Hashing what was loaded, not only the files, also catches a converter change that keeps or drops other questions.
     """
-    canon = json.dumps([data.corpus, data.queries, data.qrels], ensure_ascii=False, sort_keys=True)
+    parts = [data.corpus, data.queries, data.qrels]
+    # Only where present, so a task without them keeps the fingerprint its stored rows carry.
+    if getattr(data, "unanswerable", None) or getattr(data, "kinds", None):
+        parts += [data.unanswerable, data.kinds]
+    canon = json.dumps(parts, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
 
 

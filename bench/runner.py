@@ -244,7 +244,9 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
                                  sampled_from=sampled,
                                  n_docs=len(d.corpus), encode_seconds=round(ev.encode_seconds, 2),
                                  params=candidate.params, disk_bytes=candidate.disk_bytes, details=details,
-                                 per_query_ndcg=ev.per_query_ndcg, **drops[name])
+                                 per_query_ndcg=ev.per_query_ndcg, ndcg_by_kind=ev.ndcg_by_kind,
+                                 n_by_kind=ev.n_by_kind,
+                                 abstention=ev.abstention, **drops[name])
             of = f" (on {len(d.queries)} of {sampled} questions)" if sampled else ""
             tqdm.write(f"{name:>14} {label:<55} nDCG@10 {ev.metrics['ndcg_at_10']:.3f}{of}")
         del candidate

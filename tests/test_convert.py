@@ -67,13 +67,17 @@ def test_bad_pairs_name_the_line(tmp_path):
 
 def test_cli_convert_writes_beir_layout_readable_by_tasks(tmp_path, capsys):
     out = tmp_path / "out"
-    assert cli.main(["convert", str(squad(tmp_path)), "--out", str(out)]) == 0
+    assert cli.main(["convert", str(squad(tmp_path)), "--out", str(out), "--no-repair"]) == 0
     assert "rejects:" in capsys.readouterr().out
     from bench.data import tasks
 
     data = tasks.read_beir(out)
     assert len(data.corpus) == 3 and len(data.queries) == 2
     assert len((out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()) == 6
+    # Repair (the default) keeps the question asked of two paragraphs, with both relevant.
+    assert cli.main(["convert", str(squad(tmp_path)), "--out", str(tmp_path / "fixed")]) == 0
+    data = tasks.read_beir(tmp_path / "fixed")
+    assert len(data.queries) == 3 and len(data.qrels["a4"]) == 2
 
 
 def test_xquad_counts_if_present():

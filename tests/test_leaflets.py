@@ -86,3 +86,43 @@ def test_repo_questions_all_resolve_if_leaflets_present():
     assert len(data.queries) >= 150 and len(data.corpus) > 500
     medicines = {next(iter(r)).split("-")[0] for r in data.qrels.values()}
     assert len(medicines) >= 50
+
+
+UNANSWERABLE = {"_id": "u1", "text": "Lustral'i sabah mı almalıyım?", "kind": "unanswerable", "about": ["lustral"]}
+
+
+def test_unanswerable_questions_load_without_qrels_and_kinds_are_kept(tmp_path):
+    questions = [{**GOOD[0], "kind": "brand"}, {**GOOD[1], "kind": "complaint"}, UNANSWERABLE]
+    data = tasks.load(tasks.load_spec(write(tmp_path, questions)))
+    assert set(data.queries) == set(data.qrels) == {"q1", "q2"}
+    assert data.unanswerable == {"u1": UNANSWERABLE["text"]}
+    assert data.kinds == {"q1": "brand", "q2": "complaint", "u1": "unanswerable"}
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ({**UNANSWERABLE, "ilacAdi": "parol", "section": "nedir", "evidence": "parasetamoldür"},
+     "field 'evidence': a question of kind 'unanswerable' has no relevant passage"),
+    ({**GOOD[0], "_id": "q9", "kind": "brands"}, "field 'kind' is not one of brand, ingredient, complaint, unanswerable"),
+])
+def test_unanswerable_with_qrels_or_unknown_kind_is_one_line_error(tmp_path, bad, expected):
+    with pytest.raises(BenchError, match="questions.jsonl:2: " + re.escape(expected)):
+        tasks.load(tasks.load_spec(write(tmp_path, [GOOD[1], bad])))
+
+
+def test_unanswerable_questions_of_the_drug_task_name_nothing_the_leaflets_hold():
+    """An 'unanswerable' question must not be answered by any leaflet: the medicines (brands and active
+    ingredients) it is about occur nowhere in the leaflet file."""
+    spec = tasks.load_spec(tasks.tasks_dir() / "drug_leaflets.yaml")
+    if not spec.data_path.exists():
+        pytest.skip("leaflet file not present")
+    from bench.models.lexical import turkish_lower
+
+    text = turkish_lower(" ".join(v for item in leaflets.read(spec.data_path) for v in item.values()
+                                  if isinstance(v, str)))
+    rows = [json.loads(line) for line in spec.questions_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unanswerable = [r for r in rows if r.get("kind") == "unanswerable"]
+    assert len(unanswerable) >= 50
+    named = [(r["_id"], a) for r in unanswerable if r["mentions"] in ("brand", "ingredient") for a in r["about"]]
+    assert named and [x for x in named if turkish_lower(x[1]) in text] == []
+    assert {r["mentions"] for r in unanswerable} == {"brand", "ingredient", "neither", "topic"}
+    assert {r.get("kind") for r in rows} == {"brand", "ingredient", "complaint", "unanswerable"}

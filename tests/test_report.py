@@ -248,3 +248,32 @@ def test_plot_labels_keep_their_distance():
 
     ys = report._spread_labels([0.5, 0.5, 0.51, 0.97], 0.05)
     assert all(b - a >= 0.05 - 1e-9 for a, b in zip(ys, ys[1:])) and max(ys) <= 0.98
+
+
+def _with_abstention(r, auroc, abstained, answered, threshold):
+    r.ndcg_by_kind = {"brand": 0.9, "ingredient": 0.7, "complaint": 0.6}
+    r.n_by_kind = {"brand": 150, "ingredient": 30, "complaint": 20}
+    r.abstention = {"auroc": auroc, "threshold": threshold, "abstained_unanswerable": abstained,
+                    "answered_answerable": answered, "n_answerable": N, "n_unanswerable": 60, "n_dev": 130,
+                    "n_test": 130, "seed": 0, "target_answered": 0.9}
+    return r
+
+
+def test_report_gives_questions_by_kind_and_abstention_with_the_distance_to_the_goal():
+    rows = [rec(r.model, r.variant, r.per_query_ndcg, r.latency_p50_ms, kind=r.kind) for r in ROWS]
+    _with_abstention(rows[0], 0.612, 0.3, 0.9, 7.25)
+    _with_abstention(rows[2], 0.955, 0.85, 0.92, 0.8123)
+    md = report.task_markdown("t", rows)
+    kinds = md.split("## Questions by kind")[1].split("##")[0]
+    assert "brand (150)" in kinds and "ingredient (30)" in kinds and "| 0.700 " in kinds
+    part = md.split("## Abstention")[1]
+    assert "60 unanswerable questions" in part
+    assert "0.612" in part and "0.955" in part and "0.8123" in part
+    assert "30%" in part and "abstains -50.0 points" in part  # BM25 abstains on 30%: 50 points short of 80%
+    assert "200 questions, each answered by one of 5 paragraphs (full-corpus retrieval) (and 60 that no" in md
+    # The recommended row (≤ 10 ms: big [onnx-int8]) meets both goals; the report says so about that row.
+    assert "big [onnx-int8]" in part.split("Goal, for")[1] and "it meets both" in part
+
+
+def test_report_without_unanswerable_questions_has_no_abstention_section():
+    assert "## Abstention" not in report.task_markdown("t", ROWS)

@@ -71,3 +71,26 @@ def test_bad_task_yaml(tmp_path):
     p.write_text("name: t\nformat: parquet\npath: x\n", encoding="utf-8")
     with pytest.raises(BenchError, match="field 'format' is 'parquet'"):
         tasks.load_spec(p)
+
+
+def _add_query(folder, row):
+    with open(folder / "queries.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def test_beir_query_of_kind_unanswerable_is_kept_without_qrels(tmp_path):
+    folder = write_beir(tmp_path / "t")
+    _add_query(folder, {"_id": "u1", "text": "Lustral'i sabah mı almalıyım?", "kind": "unanswerable"})
+    _add_query(folder, {"_id": "other-split", "text": "Bu soru başka bir bölümün."})
+    data = tasks.read_beir(folder)
+    assert data.unanswerable == {"u1": "Lustral'i sabah mı almalıyım?"} and "u1" not in data.queries
+    assert data.kinds == {"u1": "unanswerable"}
+
+
+def test_beir_unanswerable_query_with_qrels_is_one_line_error(tmp_path):
+    folder = write_beir(tmp_path / "t")
+    _add_query(folder, {"_id": "u1", "text": "Lustral'i sabah mı almalıyım?", "kind": "unanswerable"})
+    with open(folder / "qrels" / "test.tsv", "a", encoding="utf-8") as f:
+        f.write("u1\tsaglik-1\t1\n")
+    with pytest.raises(BenchError, match=r"test.tsv:8: column query-id names a question of kind 'unanswerable'"):
+        tasks.read_beir(folder)

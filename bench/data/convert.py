@@ -25,6 +25,8 @@ class Pair:
     title: str = ""
     answers: list[str] = field(default_factory=list)
     where: str = ""  # file position, for the reject report
+    # The context is only the line beside the question (format `lines`): a repair may look for a better one.
+    context_guessed: bool = False
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Converted:
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     rejects: list[dict]
+    repairs: list[dict] = field(default_factory=list)  # every change a repair made: tier, before, after, score
 
 
 # Reject reasons that only note a change: the question is still in the task.
@@ -176,9 +179,11 @@ def csv_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
-def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Converted:
+def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=None) -> Converted:
     """Each reject says what it cost: `dropped` is "question" or "context" (merged or empty), absent when only
-    noted."""
+    noted. `repair` (bench.data.repair.Options): re-align answers, merge a question asked of several contexts into one
+    with several relevant passages, and match orphan questions to a context; None converts as strictly as before."""
+    from bench.data import repair as fix
     corpus: dict[str, dict] = {}
     doc_of: dict[str, str] = {}  # cleaned context -> doc id
     raw_forms: dict[str, set[str]] = defaultdict(set)
@@ -206,12 +211,27 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Conv
     for i, (title, ctx) in enumerate(extra_contexts):
         doc_id(title, ctx, f"context {i}", paragraph=True)
 
+    repairs: list[dict] = []
     kept: list[tuple[Pair, str, str]] = []
     seen_on_doc: set[tuple[str, str]] = set()
     docs_of_question: dict[str, set[str]] = defaultdict(set)
+    orphans: list[tuple[Pair, str, str | None]] = []  # (pair, question, the doc of its guessed context)
+    matching = repair is not None and repair.ranker is not None
+
+    def keep(pair: Pair, question: str, did: str) -> None:
+        if (question, did) in seen_on_doc:
+            reject("duplicate_question", pair.where, id=pair.qid, question=question)
+            return
+        seen_on_doc.add((question, did))
+        docs_of_question[question].add(did)
+        kept.append((pair, question, did))
+
     for pair in pairs:
-        did = doc_id(pair.title, pair.context, pair.where, paragraph=False)
         question = clean(pair.question)
+        if matching and question and pair.answers and not clean(pair.context):
+            orphans.append((pair, question, None))
+            continue
+        did = doc_id(pair.title, pair.context, pair.where, paragraph=False)
         if did is None:
             continue
         if not question:
@@ -219,24 +239,48 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Conv
             continue
         text = corpus[did]["text"]
         if pair.answers and not any(clean(a) and clean(a) in text for a in pair.answers):
-            reject("answer_not_in_context", pair.where, id=pair.qid, question=question, answer=pair.answers[0])
-            continue
-        if (question, did) in seen_on_doc:
-            reject("duplicate_question", pair.where, id=pair.qid, question=question)
-            continue
-        seen_on_doc.add((question, did))
-        docs_of_question[question].add(did)
-        kept.append((pair, question, did))
+            found = None
+            if repair is not None:
+                found = next((al for a in pair.answers if (al := fix.align(clean(a), text, repair.fuzzy_threshold))),
+                             None)
+            if found is None and matching and pair.context_guessed:
+                orphans.append((pair, question, did))
+                continue
+            if found is None:
+                reject("answer_not_in_context", pair.where, id=pair.qid, question=question, answer=pair.answers[0])
+                continue
+            repairs.append({"tier": found.tier, "id": pair, "where": pair.where, "question": question,
+                            "before": clean(pair.answers[0]), "after": found.after, "score": found.score})
+        keep(pair, question, did)
+
+    if orphans:
+        doc_ids = list(corpus)
+        matches = fix.match_orphans([(q, [clean(a) for a in p.answers]) for p, q, _ in orphans],
+                                    [corpus[d]["text"] for d in doc_ids], repair)
+        for (pair, question, given), (at, confidence, why) in zip(orphans, matches):
+            if at is None:
+                reject(why, pair.where, id=pair.qid, question=question, answer=pair.answers[0], confidence=confidence)
+                continue
+            repairs.append({"tier": "orphan", "id": pair, "where": pair.where, "question": question,
+                            "before": given, "after": doc_ids[at], "score": confidence})
+            keep(pair, question, doc_ids[at])
 
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     source_ids = {pair.qid for pair, _, _ in kept}
+    merged: dict[str, str] = {}  # question -> the id it is kept under
+    id_of: dict[int, str] = {}  # id(pair) -> the query id it ended up under
     for pair, question, did in kept:
-        if len(docs_of_question[question]) > 1:
+        several = sorted(docs_of_question[question])
+        if len(several) > 1 and repair is None:
             # Ambiguous gold: the same question would be right for two paragraphs.
-            reject("question_in_two_contexts", pair.where, id=pair.qid, question=question,
-                   docs=sorted(docs_of_question[question]))
+            reject("question_in_two_contexts", pair.where, id=pair.qid, question=question, docs=several)
             continue
+        if len(several) > 1:
+            # Still a fair retrieval question: each of its contexts answers it, so each is relevant.
+            if question in merged:
+                id_of[id(pair)] = merged[question]
+                continue
         qid = pair.qid or f"q{len(queries):05d}"
         if qid in queries:
             # Real SQuAD files reuse ids across different questions (true repeats were rejected above):
@@ -246,19 +290,52 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = ()) -> Conv
             reject("rekeyed_duplicate_id", pair.where, None, id=qid, new_id=new)
             qid = new
         queries[qid] = question
-        qrels[qid] = {did: 1}
-    return Converted(corpus, queries, qrels, rejects)
+        qrels[qid] = {d: 1 for d in several} if len(several) > 1 else {did: 1}
+        id_of[id(pair)] = qid
+        if len(several) > 1:
+            merged[question] = qid
+            repairs.append({"tier": "several_contexts", "id": pair, "where": pair.where, "question": question,
+                            "before": [did], "after": several, "score": None})
+    # A repair names the query id the question is kept under (ids are given only now); a repaired question that
+    # was then dropped (a duplicate) has no repair to report.
+    repairs = [{**r, "id": id_of[id(r["id"])]} for r in repairs if id(r["id"]) in id_of]
+    return Converted(corpus, queries, qrels, rejects, repairs)
 
 
-def convert_file(path: Path, fmt: str) -> Converted:
+def lines_pairs(path: Path, contexts: Path) -> list[Pair]:
+    """Two parallel files: line n of `path` is a question (optionally TAB and its answer), line n of `contexts` its
+    context, blank where it has none. Differing line counts leave no line-for-line reading: an error."""
+    def read_lines(p: Path) -> list[str]:
+        out = [line for _, line in lines(read_text(p))]
+        return out[:-1] if out and out[-1] == "" else out  # the final newline ends a line; it starts none
+
+    questions, texts = read_lines(path), read_lines(contexts)
+    if len(questions) != len(texts):
+        raise BenchError(f"{path}: {len(questions)} questions but {contexts}: {len(texts)} contexts; the `lines` "
+                         "format needs one context line per question line (a blank line where there is none)")
+    pairs = []
+    for n, (q, ctx) in enumerate(zip(questions, texts), 1):
+        question, _, answer = q.partition("\t")
+        pairs.append(Pair(question, ctx, "", "", [answer] if answer.strip() else [], f"line {n}",
+                          context_guessed=True))
+    return pairs
+
+
+def convert_file(path: Path, fmt: str, repair=None, contexts: Path | None = None) -> Converted:
+    """`repair`: bench.data.repair.Options, or None for the strict conversion tasks are read with."""
     if fmt == "squad":
-        pairs, contexts = squad_pairs(path)
-        return build(pairs, contexts)
+        pairs, extra = squad_pairs(path)
+        return build(pairs, extra, repair)
     if fmt == "jsonl":
-        return build(jsonl_pairs(path))
+        return build(jsonl_pairs(path), repair=repair)
     if fmt == "csv":
-        return build(csv_pairs(path))
-    raise BenchError(f"{path}: unknown input format '{fmt}' (expected squad, jsonl or csv)")
+        return build(csv_pairs(path), repair=repair)
+    if fmt == "lines":
+        if contexts is None:
+            raise BenchError(f"{path}: format 'lines' needs the parallel contexts file (--contexts FILE, one context "
+                             "per line)")
+        return build(lines_pairs(path, contexts), repair=repair)
+    raise BenchError(f"{path}: unknown input format '{fmt}' (expected squad, jsonl, csv or lines)")
 
 
 def guess_format(path: Path) -> str:
@@ -279,6 +356,7 @@ def write_beir(conv: Converted, out: Path, split: str = "test") -> None:
         for qid, docs in conv.qrels.items():
             for did, score in docs.items():
                 f.write(f"{qid}\t{did}\t{score}\n")
-    with open(out / "rejects.jsonl", "w", encoding="utf-8") as f:
-        for r in conv.rejects:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    for name, rows in (("rejects.jsonl", conv.rejects), ("repairs.jsonl", conv.repairs)):
+        with open(out / name, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")

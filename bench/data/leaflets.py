@@ -88,23 +88,36 @@ def relevant(chunks_of_section: list[Chunk], section_text: str, evidence: str) -
 
 
 def task_data(path: Path, questions_path: Path, name: str):
-    from bench.data.tasks import RetrievalData
+    from bench.data.tasks import KINDS, RetrievalData
 
     items = {item["ilacAdi"]: item for item in read(path)}
     all_chunks = chunks(path)
     by_section: dict[tuple[str, str], list[Chunk]] = {}
     for c in all_chunks:
         by_section.setdefault((c.meta["ilacAdi"], c.meta["section"]), []).append(c)
-    queries, qrels = {}, {}
+    queries, qrels, unanswerable, kinds = {}, {}, {}, {}
     for lineno, row in convert.jsonl_objects(questions_path, "'_id', 'text', 'ilacAdi', 'section', 'evidence'"):
         where = f"{questions_path}:{lineno}"
-        for key in ("_id", "text", "ilacAdi", "section", "evidence"):
+        kind = row.get("kind")
+        if kind is not None and kind not in KINDS:
+            raise BenchError(f"{where}: field 'kind' is not one of {', '.join(KINDS)}")
+        no_answer = kind == "unanswerable"
+        for key in ("_id", "text") if no_answer else ("_id", "text", "ilacAdi", "section", "evidence"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise BenchError(f"{where}: field '{key}' is missing or empty")
         row = {k: convert.nfc(v) if isinstance(v, str) else v for k, v in row.items()}
         # Errors name the field, not its value: a question file is data too.
-        if row["_id"] in queries:
+        if row["_id"] in queries or row["_id"] in unanswerable:
             raise BenchError(f"{where}: field '_id' repeats the id of an earlier question")
+        if kind:
+            kinds[row["_id"]] = kind
+        if no_answer:
+            held = [key for key in ("ilacAdi", "section", "evidence") if row.get(key) is not None]
+            if held:
+                raise BenchError(f"{where}: field '{held[-1]}': a question of kind 'unanswerable' has no relevant "
+                                 "passage (qrels); remove ilacAdi, section and evidence, or give it another kind")
+            unanswerable[row["_id"]] = row["text"]
+            continue
         if row["ilacAdi"] not in items:
             raise BenchError(f"{where}: field 'ilacAdi' names no medicine in {path}")
         if row["section"] not in SECTIONS:
@@ -117,4 +130,4 @@ def task_data(path: Path, questions_path: Path, name: str):
         queries[row["_id"]] = row["text"]
         qrels[row["_id"]] = {i: 1 for i in ids}
     corpus = {c.id: {"title": c.title, "text": c.text} for c in all_chunks}
-    return RetrievalData(name, corpus, queries, qrels)
+    return RetrievalData(name, corpus, queries, qrels, unanswerable=unanswerable, kinds=kinds)

@@ -17,6 +17,8 @@ from bench.data import convert
 from bench.errors import BenchError, Unavailable
 from bench.paths import repo_root
 
+# Question kinds: how a patient names the medicine (or that no passage answers at all).
+KINDS = ("brand", "ingredient", "complaint", "unanswerable")
 FORMATS = ("beir", "squad", "jsonl", "csv", "leaflets")
 _FIELDS = {"name", "format", "path", "questions", "split", "language", "default", "description", "licence", "source",
            "download", "notes", "paragraphs"}
@@ -68,6 +70,9 @@ class RetrievalData:
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     rejects: list[dict] = field(default_factory=list)
+    # Questions no passage answers (query id -> text): scored only to see whether a model can tell it has no answer.
+    unanswerable: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)  # query id -> kind (KINDS), where the task gives them
 
     def doc_text(self, did: str) -> str:
         d = self.corpus[did]
@@ -82,8 +87,12 @@ class RetrievalData:
         if n >= len(qids):
             return self
         keep = set(random.Random(seed).sample(qids, n))
+        no_answer = sorted(self.unanswerable)
+        keep |= set(random.Random(seed).sample(no_answer, min(n, len(no_answer))))
         return RetrievalData(self.name, self.corpus, {q: t for q, t in self.queries.items() if q in keep},
-                             {q: r for q, r in self.qrels.items() if q in keep}, self.rejects)
+                             {q: r for q, r in self.qrels.items() if q in keep}, self.rejects,
+                             {q: t for q, t in self.unanswerable.items() if q in keep},
+                             {q: k for q, k in self.kinds.items() if q in keep})
 
 
 def tasks_dir() -> Path:
@@ -209,7 +218,11 @@ def _read_jsonl(path: Path, what: str) -> dict[str, dict]:
         title = row.get("title")
         if title is not None and not isinstance(title, str):
             raise BenchError(f"{path}:{lineno}: field 'title' is not a string")
-        rows[rid] = {"title": convert.nfc(title or ""), "text": convert.nfc(row["text"])}
+        kind = row.get("kind")
+        if kind is not None and kind not in KINDS:
+            raise BenchError(f"{path}:{lineno}: field 'kind' is not one of {', '.join(KINDS)}")
+        # A kind only where given: a corpus row stays {title, text}, which the task's fingerprint hashes.
+        rows[rid] = {"title": convert.nfc(title or ""), "text": convert.nfc(row["text"]), **({"kind": kind} if kind else {})}
         first_seen[rid] = lineno
     return rows
 
@@ -234,10 +247,15 @@ def read_beir(folder: Path, split: str = "test", name: str = "") -> RetrievalDat
             raise BenchError(f"{qrels_path}:{lineno}: column query-id names no query in queries.jsonl")
         if did not in corpus:
             raise BenchError(f"{qrels_path}:{lineno}: column corpus-id names no document in corpus.jsonl")
+        if query_rows[qid].get("kind") == "unanswerable":
+            raise BenchError(f"{qrels_path}:{lineno}: column query-id names a question of kind 'unanswerable' in "
+                             "queries.jsonl, which has no relevant passage; drop the qrel or the kind")
         try:
             qrels.setdefault(qid, {})[did] = int(score)
         except ValueError:
             raise BenchError(f"{qrels_path}:{lineno}: column score is not an integer") from None
     # queries.jsonl may hold every split's queries; the qrels file picks this split's.
     queries = {k: v["text"] for k, v in query_rows.items() if k in qrels}
-    return RetrievalData(name or folder.name, corpus, queries, qrels)
+    unanswerable = {k: v["text"] for k, v in query_rows.items() if v.get("kind") == "unanswerable"}
+    kinds = {k: v["kind"] for k, v in query_rows.items() if v.get("kind") and (k in qrels or k in unanswerable)}
+    return RetrievalData(name or folder.name, corpus, queries, qrels, unanswerable=unanswerable, kinds=kinds)

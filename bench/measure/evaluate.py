@@ -9,6 +9,7 @@ import numpy as np
 from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
 
 from bench.data.tasks import RetrievalData
+from bench.measure import abstention
 
 K_VALUES = (1, 5, 10)
 TOP_K = 100  # documents kept per question: enough for @10 metrics and for re-ranking later
@@ -20,6 +21,10 @@ class Evaluation:
     per_query: list[dict]
     encode_seconds: float
     per_query_ndcg: dict[str, float] = field(default_factory=dict)  # question id -> nDCG@10, for bench.measure.stats
+    top_scores: dict[str, float] = field(default_factory=dict)  # question id -> its best passage's score
+    ndcg_by_kind: dict[str, float] | None = None  # kind of question -> mean nDCG@10, where the task gives kinds
+    n_by_kind: dict[str, int] | None = None
+    abstention: dict | None = None  # bench.measure.abstention.summary, where the task has unanswerable questions
 
 
 def top_k(scores: np.ndarray, doc_ids: list[str], k: int = TOP_K) -> list[dict[str, float]]:
@@ -54,18 +59,32 @@ def _named(r) -> dict[str, float]:
 
 
 def score_matrix(candidate, data: RetrievalData) -> tuple[list[str], list[str], np.ndarray, float]:
+    """Rows: the answerable questions, then the unanswerable ones (scored in the same pass)."""
     doc_ids = list(data.corpus)
-    qids = list(data.queries)
+    texts = {**data.queries, **data.unanswerable}
+    qids = list(texts)
     start = time.perf_counter()
-    scores = candidate.scores([data.queries[q] for q in qids], [data.doc_text(d) for d in doc_ids])
+    scores = candidate.scores([texts[q] for q in qids], [data.doc_text(d) for d in doc_ids])
     return qids, doc_ids, scores, time.perf_counter() - start
 
 
 def evaluate(candidate, data: RetrievalData) -> Evaluation:
     qids, doc_ids, scores, seconds = score_matrix(candidate, data)
-    results = dict(zip(qids, top_k(scores, doc_ids)))
+    answerable = scores[: len(data.queries)]
+    results = dict(zip(qids[: len(data.queries)], top_k(answerable, doc_ids)))
     metrics, per_query_ndcg = scores_from_results(results, data.qrels)
-    return Evaluation(metrics, per_query_view(data, qids, doc_ids, scores), seconds, per_query_ndcg)
+    # Pipelines leave documents outside their top k at -inf or a floor: the maximum is still the top score.
+    top = {q: float(np.max(row)) for q, row in zip(qids, scores)}
+    by_kind = n_by_kind = None
+    if data.kinds:
+        groups: dict[str, list[float]] = {}
+        for q, v in per_query_ndcg.items():
+            groups.setdefault(data.kinds.get(q, "unlabelled"), []).append(v)
+        by_kind = {k: round(float(np.mean(v)), 5) for k, v in sorted(groups.items())}
+        n_by_kind = {k: len(v) for k, v in sorted(groups.items())}
+    summary = abstention.summary(top, list(data.queries), list(data.unanswerable))
+    return Evaluation(metrics, per_query_view(data, qids, doc_ids, scores), seconds, per_query_ndcg, top, by_kind,
+                      n_by_kind, summary)
 
 
 def per_query_view(data: RetrievalData, qids: list[str], doc_ids: list[str], scores: np.ndarray, show: int = 5) -> list[dict]:
@@ -74,10 +93,11 @@ def per_query_view(data: RetrievalData, qids: list[str], doc_ids: list[str], sco
     for qid, row in zip(qids, scores):
         order = np.argsort(-row, kind="stable")
         rank_of = {doc_ids[i]: r + 1 for r, i in enumerate(order)}
-        gold = [d for d, rel in data.qrels[qid].items() if rel > 0]
+        gold = [d for d, rel in data.qrels.get(qid, {}).items() if rel > 0]
         rows.append({
             "query_id": qid,
-            "question": data.queries[qid],
+            "question": data.queries.get(qid) or data.unanswerable[qid],
+            **({"kind": data.kinds[qid]} if qid in data.kinds else {}),
             "gold": [{"doc_id": d, "rank": rank_of[d], "score": round(float(row[doc_ids.index(d)]), 4)} for d in gold],
             "top": [{"doc_id": doc_ids[i], "score": round(float(row[i]), 4)} for i in order[:show]],
         })

@@ -490,7 +490,9 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
         dropped = next((r for r in ok if r.n_dropped), None)
         why = ("" if dropped is None else f" The source had {dropped.n_dropped} more that were left out ("
                + ", ".join(f"{reason} {n}" for reason, n in sorted((dropped.dropped or {}).items())) + ").")
-        lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval).{why} "
+        una = next((r.abstention["n_unanswerable"] for r in ok if r.abstention), 0)
+        also = f" (and {una} that no paragraph answers: Abstention, below)" if una else ""
+        lines += [f"{nq} questions, each answered by one of {nd} paragraphs (full-corpus retrieval){also}.{why} "
                   "Metrics by mteb's retrieval evaluator; best first."
                   + (" Rows marked 'on n of N questions' were scored on a fixed seeded sample (options.max_questions: "
                      "a cross-encoder is too slow to score every question on this CPU); their Δ columns compare "
@@ -540,6 +542,7 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
         recs = recommendations(ok)
         if recs:
             lines += ["## Recommendation", ""] + recs + [""]
+        lines += kind_section(ok) + abstention_section(ok)
         front = pareto_front(ok)
         if front:
             lines += ["## Quality vs query latency", ""]
@@ -561,6 +564,76 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
                               tablefmt="github"))
         lines.append("")
     return "\n".join(lines)
+
+
+def kind_section(ok: list[ResultRecord]) -> list[str]:
+    """nDCG@10 per kind of question: a model tuned on questions that name the brand may miss those that name only
+    the active ingredient or the complaint."""
+    rows = [r for r in ok if r.ndcg_by_kind]
+    if not rows:
+        return []
+    kinds = sorted({k for r in rows for k in r.ndcg_by_kind},
+                   key=lambda k: (KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER), k))
+    counts = {k: max(((r.n_by_kind or {}).get(k) or 0 for r in rows), default=0) for k in kinds}
+    headers = ["Model", "Variant", f"all ({rows[0].n_queries})"] + [
+        f"{k} ({counts[k]})" if counts[k] else k for k in kinds]
+    table = [[_model_cell(r), r.variant, _f(r.ndcg_at_10)] + [_f(r.ndcg_by_kind.get(k)) for k in kinds] for r in rows]
+    return ["## Questions by kind", "",
+            "nDCG@10 over the answerable questions of each kind (in brackets: how many): `brand` names the medicine "
+            "as sold, `ingredient` only its active ingredient, `complaint` neither, only what it treats.", "",
+            tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+
+
+KIND_ORDER = ("brand", "ingredient", "complaint")
+GOAL_ABSTAIN, GOAL_ANSWER = 0.8, 0.9
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.0f}%"
+
+
+def _gap(a: dict) -> str:
+    """How far a row's test-half shares are from the goal, in percentage points."""
+    short = []
+    if a.get("abstained_unanswerable") is not None and a["abstained_unanswerable"] < GOAL_ABSTAIN:
+        short.append(f"abstains {100 * (a['abstained_unanswerable'] - GOAL_ABSTAIN):.1f} points")
+    if a.get("answered_answerable") is not None and a["answered_answerable"] < GOAL_ANSWER:
+        short.append(f"answers {100 * (a['answered_answerable'] - GOAL_ANSWER):.1f} points")
+    return "; ".join(short) or "meets both"
+
+
+def abstention_section(ok: list[ResultRecord]) -> list[str]:
+    """Can each row tell that no passage answers? AUROC of its top score, and abstention at a dev-chosen threshold."""
+    rows = sorted((r for r in ok if r.abstention), key=lambda r: -(r.abstention.get("auroc") or 0))
+    if not rows:
+        return []
+    a0 = rows[0].abstention
+    table = [[_model_cell(r), r.variant, _f(r.abstention.get("auroc")), f"{r.abstention['threshold']:.4g}",
+              _pct(r.abstention.get("abstained_unanswerable")), _pct(r.abstention.get("answered_answerable")),
+              _gap(r.abstention)] for r in rows]
+    lines = ["## Abstention", "",
+             f"{a0['n_unanswerable']} unanswerable questions (no passage answers them: medicines and topics no "
+             f"document covers) beside the {a0['n_answerable']} answerable ones; the leaderboard above scores only "
+             "the answerable. AUROC: how well a row's top passage score separates answerable from unanswerable "
+             "questions over all of them (1 = perfectly, 0.5 = chance). Threshold: chosen on a dev half of the "
+             f"questions (seeded split, seed {a0['seed']}, stratified; {a0['n_dev']} questions) as the highest top "
+             f"score that still answers {_pct(a0['target_answered'])} of its answerable questions; the two shares "
+             f"are measured on the other half ({a0['n_test']} questions), so the choice never sees them. Goal: "
+             f"abstain on ≥ {_pct(GOAL_ABSTAIN)} of unanswerable questions and answer ≥ {_pct(GOAL_ANSWER)} of "
+             "answerable ones. `bench search query` uses a row's threshold to abstain.", "",
+             tabulate(table, headers=["Model", "Variant", "AUROC", "Threshold", "Abstains (unanswerable)",
+                                      "Answers (answerable)", "Short of the goal"],
+                      tablefmt="github", disable_numparse=True), ""]
+    st = standing(ok)
+    pick = st.picks.get(max(BUDGETS_MS)) if st else None
+    if pick is not None and pick.abstention:
+        a = pick.abstention
+        verdict = _gap(a)
+        lines += [f"Goal, for the recommended row under {max(BUDGETS_MS)} ms ({label(pick)}): it abstains on "
+                  f"{_pct(a.get('abstained_unanswerable'))} of the unanswerable questions and answers "
+                  f"{_pct(a.get('answered_answerable'))} of the answerable ones at threshold {a['threshold']:.4g}: "
+                  + ("it meets both." if verdict == "meets both" else f"it misses: {verdict}.") + "", ""]
+    return lines
 
 
 def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:

@@ -72,6 +72,12 @@ class ResultRecord:
     peak_int8_gops: float | None = None  # the machine's int8 GEMM peak (onnxruntime dynamic quantization)
     peak_kind: str = ""  # which peak `gflops` runs against: fp32 or int8
     peak_for_variant: float | None = None  # that peak's value: GFLOP/s as % of peak = gflops / peak_for_variant
+    # questions by kind (brand / ingredient / complaint), where the task gives kinds: kind -> mean nDCG@10
+    ndcg_by_kind: dict[str, float] | None = None
+    n_by_kind: dict[str, int] | None = None
+    # where the task holds unanswerable questions: AUROC of the top score and abstention at a dev-chosen threshold
+    # (bench/measure/abstention.py summary); `bench search query` reads its threshold
+    abstention: dict | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
