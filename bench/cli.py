@@ -287,6 +287,12 @@ def _search_index(args, index: Path) -> int:
     return 0
 
 
+def _shortened(text: str, limit: int = 200) -> str:
+    """A question echoed back in full would bury the answer under it when someone pastes a document."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else f"{one_line[:limit]}… ({len(text):,} characters)"
+
+
 def _search_query(args, index: Path) -> int:
     import json
 
@@ -310,7 +316,7 @@ def _search_query(args, index: Path) -> int:
         return 0
     # Model loading and opening the index are one-off costs; the figure is what each further question costs.
     print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f" · {ms:.1f} ms: "
-          f"{args.target}")
+          f"{_shortened(args.target)}")
     print("\n".join(answers.text_lines(hits, cal, search.describe)))
     return 0
 

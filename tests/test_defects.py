@@ -199,3 +199,36 @@ def test_no_speed_header_has_no_empty_gflops_figure(tmp_path, tiny_registry, tin
                 "--no-speed"]) == 0
     header = (out / "tiny.md").read_text(encoding="utf-8").split("|")[0]
     assert "GFLOP/s" not in header and "GOP/s" not in header and "Not timed" in header
+
+
+def test_an_answer_given_as_a_list_is_read_and_a_wrong_type_is_named(tmp_path):
+    from bench.data import convert
+    from bench.errors import BenchError
+
+    rows = [{"question": "Van Gölü neden tuzludur?", "context": "Van Gölü'nün suyu sodalıdır ve tuzludur.",
+             "answer": ["denizden", "sodalı"]}]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    conv = convert.convert_file(path, "jsonl")
+    assert len(conv.queries) == 1  # checked against its context: 'sodalı' is there
+    rows[0]["answer"] = ["denizden", "gölden"]
+    path.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    assert not convert.convert_file(path, "jsonl").queries  # no listed answer is in the context: not kept blind
+    rows[0]["answer"] = {"text": "sodalı"}
+    path.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(BenchError, match=r"p.jsonl:1: field 'answer'"):
+        convert.convert_file(path, "jsonl")
+
+
+def test_a_long_query_is_not_echoed_in_full(tmp_path, tiny_registry, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Van Gölü Türkiye'nin en büyük gölüdür. Suyu sodalıdır.", encoding="utf-8")
+    idx = tmp_path / "idx"
+    assert run(["search", "index", docs, "--index", idx, "--model", "bm25", "--models", tiny_registry]) == 0
+    capsys.readouterr()
+    question = "Van Gölü neden tuzludur? " * 4000  # 100,000 characters
+    assert run(["search", "query", question, "--index", idx, "--models", tiny_registry,
+                "--results", tmp_path / "none.json"]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert len(head) < 400 and "100,000 characters" in head

@@ -136,8 +136,12 @@ def _row_pair(path: Path, lineno: int, row: dict) -> Pair:
         if not isinstance(row.get(key), str):
             raise BenchError(f"{path}:{lineno}: field '{key}' is missing or not a string")
     answer = row.get("answer")
+    answers = [answer] if isinstance(answer, str) else answer if answer is not None else []
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        # A list of accepted answers is read as such; anything else was once dropped without a word.
+        raise BenchError(f"{path}:{lineno}: field 'answer' must be a string or a list of strings")
     return Pair(row["question"], row["context"], str(row.get("id") or ""), str(row.get("title") or ""),
-                [answer] if isinstance(answer, str) and answer else [], f"line {lineno}")
+                [a for a in answers if a], f"line {lineno}")
 
 
 def jsonl_objects(path: Path, expected: str):
