@@ -28,6 +28,7 @@ from bench.data.convert import nfc, read_text
 from bench.data.chunking import Chunk, chunk_text
 from bench.errors import BenchError, Unavailable
 from bench.paths import cache_dir
+from bench.data.retrieval import passage_text
 
 SUFFIXES = (".txt", ".md", ".pdf", ".json")
 FALLBACK = ("multilingual-e5-small (Q4-dequantized)", "onnx-int8")
@@ -166,7 +167,7 @@ def _pdf_chunks(path: Path, rel: str) -> list[Chunk]:
 
 def passage(c: Chunk) -> str:
     """The text every stage indexes and re-scores."""
-    return f"{c.title}\n{c.text}"
+    return passage_text(c.title, c.text)
 
 
 def dense_stages(candidate) -> list:

@@ -5,6 +5,7 @@ import pytest
 import bench
 
 
+@pytest.mark.slow
 def test_run_returns_records_and_a_dataframe(tmp_path, tiny_registry, tiny_task):
     records = bench.run(models=tiny_registry, tasks=[str(tiny_task)], only=["bm25", "hub-only"], measure_speed=False,
                         out=tmp_path / "out", write_reports=False)
@@ -17,6 +18,7 @@ def test_run_returns_records_and_a_dataframe(tmp_path, tiny_registry, tiny_task)
     assert not (tmp_path / "out" / "tiny.md").exists()  # write_reports=False: records only
 
 
+@pytest.mark.slow
 def test_max_questions_scores_a_seeded_sample_and_says_so(tiny_registry, tiny_task, tmp_path, monkeypatch):
     """An entry with options.max_questions is scored on a fixed sample of the task's questions: the record says how
     many of how many, and the same sample comes back on a second run."""

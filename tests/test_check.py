@@ -8,6 +8,7 @@ from bench import cli
 from conftest import REPO, gate_profile
 
 
+@pytest.mark.slow
 def test_gate_passes_then_catches_a_drop_and_a_schema_change(tmp_path, tiny_registry, tiny_task, capsys):
     gate_profile(tiny_registry, tiny_task, ["bm25 [bm25s]", "tiny [onnx-int8]"])
     baseline = tmp_path / "baseline.json"

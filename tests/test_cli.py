@@ -9,6 +9,7 @@ def run(args):
     return cli.main([str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_run_scores_available_candidates_and_reports_the_rest(tmp_path, tiny_registry, tiny_task, capsys):
     out = tmp_path / "reports"
     assert run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out]) == 0
@@ -44,6 +45,7 @@ def test_report_rebuilds_from_results_alone(tmp_path, tiny_registry, tiny_task):
     assert "bm25" in (out / "tiny.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_rerun_keeps_other_results(tmp_path, tiny_registry, tiny_task):
     out = tmp_path / "reports"
     run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out, "--only", "bm25"])

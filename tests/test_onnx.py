@@ -5,6 +5,8 @@ import pytest
 
 from bench.models import encoders, registry
 
+pytestmark = pytest.mark.slow  # real-model conversion, exports or training: `pytest -m 'not slow'` skips them
+
 TEXTS = [
     "Kısa.",
     "Bir futbol maçı ne kadar sürer?",

@@ -1,3 +1,4 @@
+import pytest
 """Provenance: records name their data, code and machine; caches are keyed by the code; results never mix data."""
 
 import json
@@ -98,6 +99,7 @@ def _check_with_package(pkg_root: Path, baseline: Path, models: Path, cache: Pat
                           capture_output=True, text=True, env=env, cwd=pkg_root)
 
 
+@pytest.mark.slow
 def test_a_broken_encoder_fails_the_gate_even_with_a_warm_cache(tmp_path, tiny_registry, tiny_task, monkeypatch):
     """The gate's embedding cache is keyed by the encoder code: a broken encoder cannot hide behind cached vectors."""
     gate_profile(tiny_registry, tiny_task, ["tiny [torch-fp32]"])

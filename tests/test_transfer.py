@@ -19,6 +19,8 @@ from tests.conftest import eval_tasks
 from tests.test_train import PARAGRAPHS, falls, leaflet, squad
 from tests.test_trim import unigram_model_dir  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.slow  # real-model conversion, exports or training: `pytest -m 'not slow'` skips them
+
 FAST = "max_seq_length: 48, batch_size: 4, lr: 0.002, max_steps: 12, epochs: 50, freeze_embeddings: true"
 NAMES = ["uni contrastive", "uni cross-encoder", "uni student"]
 

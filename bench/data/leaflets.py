@@ -88,7 +88,7 @@ def relevant(chunks_of_section: list[Chunk], section_text: str, evidence: str) -
 
 
 def task_data(path: Path, questions_path: Path, name: str):
-    from bench.data.tasks import KINDS, RetrievalData
+    from bench.data.retrieval import KINDS, RetrievalData
 
     items = {item["ilacAdi"]: item for item in read(path)}
     all_chunks = chunks(path)

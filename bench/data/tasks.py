@@ -7,18 +7,18 @@ qrels {query id: {doc id: relevance}}.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from bench import names
 from bench.data import convert
+from bench.data.retrieval import KINDS, RetrievalData  # noqa: F401 (tasks.KINDS, tasks.RetrievalData: the task API)
 from bench.errors import BenchError, Unavailable
 from bench.paths import repo_root
 
 # Question kinds: how a patient names the medicine (or that no passage answers at all).
-KINDS = ("brand", "ingredient", "complaint", "unanswerable")
 FORMATS = ("beir", "squad", "jsonl", "csv", "leaflets")
 _FIELDS = {"name", "format", "path", "questions", "split", "language", "default", "description", "licence", "source",
            "download", "notes", "paragraphs"}
@@ -61,38 +61,6 @@ class TaskSpec:
         for written, resolved in sorted(paths, key=lambda p: -len(str(p[1]))):
             message = message.replace(str(resolved), written)
         return message
-
-
-@dataclass
-class RetrievalData:
-    name: str
-    corpus: dict[str, dict]
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
-    rejects: list[dict] = field(default_factory=list)
-    # Questions no passage answers (query id -> text): scored only to see whether a model can tell it has no answer.
-    unanswerable: dict[str, str] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)  # query id -> kind (KINDS), where the task gives them
-
-    def doc_text(self, did: str) -> str:
-        d = self.corpus[did]
-        return f"{d['title']}\n{d['text']}" if d.get("title") else d["text"]
-
-    def sample(self, n: int, seed: int = 0) -> "RetrievalData":
-        """The same task with at most n of its questions (the whole corpus): a fixed seeded draw over sorted ids, so
-        every run and every entry with the same n scores the same questions, and paired tests line up."""
-        import random
-
-        qids = sorted(self.queries)
-        if n >= len(qids):
-            return self
-        keep = set(random.Random(seed).sample(qids, n))
-        no_answer = sorted(self.unanswerable)
-        keep |= set(random.Random(seed).sample(no_answer, min(n, len(no_answer))))
-        return RetrievalData(self.name, self.corpus, {q: t for q, t in self.queries.items() if q in keep},
-                             {q: r for q, r in self.qrels.items() if q in keep}, self.rejects,
-                             {q: t for q, t in self.unanswerable.items() if q in keep},
-                             {q: k for q, k in self.kinds.items() if q in keep})
 
 
 def tasks_dir() -> Path:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
 
-from bench.data.tasks import RetrievalData
+from bench.data.retrieval import RetrievalData
 from bench.measure import abstention
 
 K_VALUES = (1, 5, 10)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bench.measure import evaluate as bench_eval
-from bench.data.tasks import RetrievalData
+from bench.data.retrieval import RetrievalData
 
 METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10")
 

@@ -25,6 +25,7 @@ from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, machine_info, sha256_file
 from bench.reports import training as training_report
 from bench.train import ict, leakage, recipes, split, trim
+from bench.data.retrieval import passage_text
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
 RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken"), "static-tune": ("model2vec",)}
@@ -205,7 +206,7 @@ def read_corpus(files: list[Path]) -> tuple[list[str], convert.Converted | None]
 def _passages(conv: convert.Converted) -> tuple[list[str], list[str]]:
     ids = list(conv.corpus)
     # The same text the evaluation encodes for a SQuAD paragraph (RetrievalData.doc_text): title, newline, text.
-    return ids, [f"{d['title']}\n{d['text']}" if d["title"] else d["text"] for d in conv.corpus.values()]
+    return ids, [passage_text(d["title"], d["text"]) for d in conv.corpus.values()]
 
 
 def mine_negatives(conv: convert.Converted, n: int, max_pairs: int | None, seed: int) -> list[tuple[str, str, list[str]]]:

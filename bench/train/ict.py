@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from bench.data.retrieval import passage_text
 
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+|•")
 
@@ -29,5 +30,5 @@ def pairs(passages: list[tuple[str, str]], per_passage: int, keep: float, seed: 
             rest = text.replace(s, " ")
             if rng.random() < keep or not rest.split():
                 rest = text
-            out.append((s, f"{title}\n{rest}" if title else rest))
+            out.append((s, passage_text(title, rest)))
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.data import tasks
 from bench.errors import BenchError, Unavailable, one_line
 from bench.train import leakage
+from bench.data.retrieval import passage_text
 
 DEFAULTS = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
 WORDFREQ = "wordfreq==3.1.1"
@@ -83,7 +84,7 @@ def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, s
     evals = leakage.load_eval() if evals is None else evals
     chunks = _leaflet_chunks(files)
     # Counted as encoded (title, newline, text); the leakage check compares the bare text, as for other recipes.
-    passages, paragraphs = [f"{c.title}\n{c.text}" for c in chunks], [c.text for c in chunks]
+    passages, paragraphs = [passage_text(c.title, c.text) for c in chunks], [c.text for c in chunks]
     questions = []
     if conv is not None:
         qids = sorted(conv.queries)
