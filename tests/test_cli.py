@@ -37,6 +37,7 @@ def test_run_scores_available_candidates_and_reports_the_rest(tmp_path, tiny_reg
     assert len(details) == 6 and "gold" in json.loads(details[0])
 
 
+@pytest.mark.slow
 def test_report_rebuilds_from_results_alone(tmp_path, tiny_registry, tiny_task):
     out = tmp_path / "reports"
     run(["run", "--models", tiny_registry, "--tasks", tiny_task, "--out", out, "--only", "bm25"])
@@ -63,6 +64,7 @@ def test_bad_registry_exits_2_with_one_line(tmp_path, tiny_task, capsys):
     assert len(err) == 1 and "field 'kind' is 'magic'" in err[0]
 
 
+@pytest.mark.slow
 def test_bad_task_data_is_reported_and_other_tasks_still_run(tmp_path, tiny_registry, tiny_task, capsys):
     broken = tmp_path / "broken.yaml"
     (tmp_path / "b").mkdir()

@@ -79,6 +79,7 @@ def test_score_fusion_normalises_each_part():
     assert got == pytest.approx([0.25 * 1 + 0.75 * 0, 0.25 * 0 + 0.75 * 1, 0.25 * 0.5 + 0.75 * 0.5])
 
 
+@pytest.mark.slow
 def test_cross_encoder_pipeline_end_to_end(tiny_registry, tiny_task, tiny_cross_encoder_dir, tmp_path):
     """A tiny random cross-encoder built in a fixture, loaded through the same registry path users take."""
     from bench.models import encoders, registry
