@@ -77,7 +77,12 @@ def test_cli_convert_writes_beir_layout_readable_by_tasks(tmp_path, capsys):
     # Repair (the default) keeps the question asked of two paragraphs, with both relevant.
     assert cli.main(["convert", str(squad(tmp_path)), "--out", str(tmp_path / "fixed")]) == 0
     data = tasks.read_beir(tmp_path / "fixed")
-    assert len(data.queries) == 3 and len(data.qrels["a4"]) == 2
+    assert len(data.qrels["a4"]) == 2
+    # a3's answer ('tatlı') is nowhere in its paragraph, but the question is asked of it and BM25 ranks it first
+    # among all contexts: kept as a retrieval question, and recorded as a repair of tier 'context'.
+    assert set(data.queries) == {"a1", "a3", "a4", "b2"}
+    repairs = [json.loads(line) for line in (tmp_path / "fixed" / "repairs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["id"]: r["tier"] for r in repairs}["a3"] == "context"
 
 
 def test_xquad_counts_if_present():

@@ -155,3 +155,24 @@ def test_cli_lines_needs_contexts_and_checks_lengths(tmp_path, capsys):
     assert "--contexts" in capsys.readouterr().err
     assert cli.main(["convert", str(q), "--format", "lines", "--contexts", str(c), "--out", str(tmp_path / "o")]) == 2
     assert "3 questions but" in capsys.readouterr().err
+
+
+def test_a_paraphrased_answer_keeps_its_question_when_bm25_vouches_for_the_given_context(tmp_path):
+    # The real thquad case: the answer quotes its paragraph in other words, so no span aligns, yet the question is
+    # asked of that paragraph. BM25 over every context ranks it first by a clear margin: kept, and recorded.
+    rows = [{"id": "p1", "question": "Bahçesaray Antlaşması'na göre Osmanlı ve Rusya hangi sınırı kabul etti?",
+             "context": "Bahçesaray Antlaşması 1681'de imzalandı. Antlaşmanın ana hükümlerine göre Osmanlı ve Rusya "
+                        "Dinyeper nehrini sınır kabul etti.",
+             "answer": "Dinyeper ırmağını sınır saydılar"},
+            {"id": "p2", "question": "Meclis ne zaman açıldı?", "context": CTX_IST, "answer": "23 Nisan 1920"},
+            {**ROWS[2], "id": "q3"}, {**ROWS[4], "id": "q5"}, {"id": "q6", "question": "İzmir kışı?",
+                                                               "context": CTX_IZMIR, "answer": "ılık"}]
+    path = _jsonl(tmp_path, rows)
+    conv = convert.convert_file(path, "jsonl", repair.Options(ranker=BM25()))
+    assert "p1" in conv.queries
+    p1 = next(r for r in conv.repairs if r["id"] == "p1")
+    assert p1["tier"] == "context" and p1["score"] >= repair.ORPHAN_CONFIDENCE
+    # p2's given context is not where its words are (BM25 ranks the TBMM paragraph first): still rejected.
+    reasons = {r["id"]: r["reason"] for r in conv.rejects if r.get("dropped") == "question"}
+    assert reasons == {"p2": "answer_not_in_context"}
+    assert "p1" not in convert.convert_file(path, "jsonl").queries  # --no-repair: as strict as before

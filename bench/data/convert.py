@@ -220,6 +220,7 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
     seen_on_doc: set[tuple[str, str]] = set()
     docs_of_question: dict[str, set[str]] = defaultdict(set)
     orphans: list[tuple[Pair, str, str | None]] = []  # (pair, question, the doc of its guessed context)
+    unaligned: list[tuple[Pair, str, str]] = []  # (pair, question, doc): an answer that aligns nowhere in it
     matching = repair is not None and repair.ranker is not None
 
     def keep(pair: Pair, question: str, did: str) -> None:
@@ -250,6 +251,9 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
             if found is None and matching and pair.context_guessed:
                 orphans.append((pair, question, did))
                 continue
+            if found is None and matching:
+                unaligned.append((pair, question, did))  # kept only if BM25 vouches for its context (below)
+                continue
             if found is None:
                 reject("answer_not_in_context", pair.where, id=pair.qid, question=question, answer=pair.answers[0])
                 continue
@@ -257,6 +261,17 @@ def build(pairs: list[Pair], extra_contexts: list[tuple[str, str]] = (), repair=
                             "before": clean(pair.answers[0]), "after": found.after, "score": found.score})
         keep(pair, question, did)
 
+    if unaligned:
+        doc_ids = list(corpus)
+        vouched = fix.vouch([q for _, q, _ in unaligned], [doc_ids.index(d) for _, _, d in unaligned],
+                            [corpus[d]["text"] for d in doc_ids], repair)
+        for (pair, question, did), confidence in zip(unaligned, vouched):
+            if confidence is None:
+                reject("answer_not_in_context", pair.where, id=pair.qid, question=question, answer=pair.answers[0])
+                continue
+            repairs.append({"tier": "context", "id": pair, "where": pair.where, "question": question,
+                            "before": clean(pair.answers[0]), "after": did, "score": confidence})
+            keep(pair, question, did)
     if orphans:
         doc_ids = list(corpus)
         matches = fix.match_orphans([(q, [clean(a) for a in p.answers]) for p, q, _ in orphans],

@@ -37,7 +37,7 @@ class Options:
 
 @dataclass
 class Alignment:
-    tier: str  # exact | case | normalised | fuzzy
+    tier: str  # exact | case | normalised | fuzzy (a question kept on its context alone: tier 'context')
     after: str  # the span of the context the answer now points at
     score: float  # 100 for tiers 1-3; the rapidfuzz score for fuzzy
 
@@ -135,4 +135,21 @@ def match_orphans(orphans: list[tuple[str, list[str]]], docs: list[str], options
             out.append((None, confidence, "orphan_low_confidence"))
         else:
             out.append((best, confidence, None))
+    return out
+
+
+def vouch(questions: list[str], given: list[int], docs: list[str], options: Options) -> list[float | None]:
+    """For a question whose answer aligns nowhere in its given context (a paraphrase, not a span): the confidence
+    with which BM25 over every context ranks the given one first (s1 / (s1 + s2), as for orphans), or None where
+    another context scores higher or the margin is under the stated confidence: then the pairing is in doubt."""
+    if not questions or options.ranker is None:
+        return [None] * len(questions)
+    scores = options.ranker.scores(questions, docs)
+    out = []
+    for n, at in enumerate(given):
+        row = [float(x) for x in scores[n]]
+        s1 = row[at]
+        s2 = max((x for i, x in enumerate(row) if i != at), default=0.0)
+        confidence = round(s1 / (s1 + s2), 4) if s1 > 0 else 0.0
+        out.append(confidence if s1 > s2 and confidence >= options.orphan_confidence else None)
     return out
