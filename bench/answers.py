@@ -24,7 +24,7 @@ class Calibration:
 
 def calibration(results_path: Path, model: str, variant: str, task: str | None = None) -> Calibration:
     """The threshold of `model` [`variant`] from the records in `results_path` (the task's, where `task` is given)."""
-    from bench.reports import results
+    from bench.measure import results
 
     label = f"{model} [{variant}]"
     if not Path(results_path).is_file():

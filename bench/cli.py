@@ -12,7 +12,8 @@ from pathlib import Path
 from bench.data import convert, tasks
 from bench.models import encoders, loaders, registry
 from bench.measure import flops, peaks, speed
-from bench.reports import report, results
+from bench.measure import results
+from bench.reports import report
 from bench.errors import BenchError, Unavailable
 
 

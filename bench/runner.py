@@ -24,7 +24,8 @@ from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
 from bench.measure import evaluate, flops, peaks, speed
 from bench.models import encoders, registry
-from bench.reports import report, results
+from bench.measure import results
+from bench.reports import report
 
 def _record(entry, variant, task, status, **kw) -> results.ResultRecord:
     stages = [f"{e.name} [{v}]" for e, v in entry.stage_entries] or None

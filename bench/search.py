@@ -64,7 +64,8 @@ def recommended_model(results_path: Path, folder: Path, names: set[str], task: s
                       budget_ms: float = BUDGET_MS) -> tuple[str, str, str]:
     """(model, variant, why): what the leaderboard recommends under `budget_ms` for the task closest to `folder`
     (or `task`), among the rows of registry entries `names`, by the report's rule; else a stated fallback."""
-    from bench.reports import report, results
+    from bench.measure import results
+    from bench.reports import report
 
     if not results_path.exists():
         return (*FALLBACK, f"fallback (no leaderboard at {results_path})")

@@ -1,4 +1,3 @@
-import pytest
 """Provenance: records name their data, code and machine; caches are keyed by the code; results never mix data."""
 
 import json
@@ -9,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from bench import cli, provenance
 from conftest import gate_profile
-from bench.reports import results
-from bench.reports.results import ResultRecord
+from bench.measure import results
+from bench.measure.results import ResultRecord
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
 from bench.reports import report
-from bench.reports.results import ResultRecord
+from bench.measure.results import ResultRecord
 
 N = 200  # questions
 
@@ -138,7 +138,7 @@ def test_int8_rows_are_set_against_the_int8_peak_and_show_spreads():
 
 def test_sampled_rows_say_how_many_questions_they_answered():
     from bench.reports.report import task_markdown
-    from bench.reports.results import ResultRecord
+    from bench.measure.results import ResultRecord
 
     full = ResultRecord(model="bm25", variant="bm25s", task="t", kind="lexical", status="ok", ndcg_at_10=0.5,
                         n_queries=4, n_docs=3, per_query_ndcg={"a": 1.0, "b": 0.0, "c": 1.0, "d": 0.0})
@@ -226,7 +226,7 @@ def test_a_latency_ratio_across_machines_of_different_speed_says_so():
 
 def test_plot_names_only_the_front_and_the_recommended_rows_and_colours_the_rest_by_family():
     from bench.reports import report
-    from bench.reports.results import ResultRecord
+    from bench.measure.results import ResultRecord
 
     def row(model, kind, loader, ndcg, p50, family=""):
         return ResultRecord(task="t", model=model, variant="v", status="ok", kind=kind, loader=loader, family=family,

@@ -6,8 +6,8 @@ import pytest
 
 from bench import answers
 from bench.data.chunking import Chunk
-from bench.reports import results
-from bench.reports.results import ResultRecord
+from bench.measure import results
+from bench.measure.results import ResultRecord
 from test_search import docs, search  # noqa: F401 (fixture)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from bench import cli, search
 from bench.models import encoders, registry
-from bench.reports import results
-from bench.reports.results import ResultRecord
+from bench.measure import results
+from bench.measure.results import ResultRecord
 from conftest import write_beir
 
 HEALTH = {"s1": ("Diyabet", "Şeker hastalığında pankreas yeterli insülin üretemez ve kan şekeri yükselir."),

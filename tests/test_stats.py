@@ -7,7 +7,7 @@ import pytest
 from bench.data.tasks import RetrievalData
 from bench.errors import BenchError
 from bench.measure import evaluate, stats
-from bench.reports import results
+from bench.measure import results
 
 
 class FixedScores:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bench.reports import results, students
-from bench.reports.results import ResultRecord
+from bench.measure import results
+
+from bench.reports import students
+from bench.measure.results import ResultRecord
 
 TASKS = ("drug_leaflets", "thquad_dev")
 

@@ -12,8 +12,9 @@ import pytest
 from bench.cli import main
 from bench.errors import BenchError
 from bench.models import registry
-from bench.reports import results, training
-from bench.reports.results import ResultRecord
+from bench.measure import results
+from bench.reports import training
+from bench.measure.results import ResultRecord
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models.yaml"

@@ -18,7 +18,7 @@ from bench.models import encoders, loaders, registry
 from bench.measure import evaluate
 from bench.data import tasks
 from bench.errors import BenchError, Unavailable, one_line
-from bench.reports.results import ResultRecord
+from bench.measure.results import ResultRecord
 
 METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10")
 TOLERANCE = 0.01

@@ -12,8 +12,8 @@ from tabulate import tabulate
 from bench.measure import stats
 from bench.names import slug
 from bench.models import registry
-from bench.reports import results
-from bench.reports.results import ResultRecord
+from bench.measure import results
+from bench.measure.results import ResultRecord
 
 BASELINE_KIND = "lexical"
 BUDGETS_MS = (2, 10, 50)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.reports import report, results, training
-from bench.reports.results import ResultRecord
+from bench.measure import results
+
+from bench.reports import report, training
+from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 
 MARKDOWN = "students.md"

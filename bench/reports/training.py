@@ -18,9 +18,10 @@ from bench import fileio
 from bench.errors import BenchError
 from bench.measure import stats
 from bench.models import loaders, registry
-from bench.reports import report, results
+from bench.measure import results
+from bench.reports import report
 from bench.reports.report import _ci, _delta, _f, _test, label
-from bench.reports.results import ResultRecord
+from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 
 RUNS_FILE = "training.json"  # in the reports folder: {entry name: that model's training.json}
