@@ -14,6 +14,7 @@ from bench.errors import BenchError
 from bench.models import registry
 from bench.measure import results
 from bench.reports import training
+from bench.train import runs as run_store
 from bench.measure.results import ResultRecord
 
 REPO = Path(__file__).resolve().parent.parent
@@ -263,7 +264,7 @@ def test_snapshot_copies_built_runs_and_keeps_those_not_built_here(tmp_path):
     out.write_text(json.dumps({CE: kept, CON: {"name": CON, "steps": 1}, MLM: stale,
                                "a model the registry no longer names": kept}), encoding="utf-8")
     built(CON, runs()[CON])
-    assert training.snapshot(MODELS, out) == [CON]
+    assert run_store.snapshot(MODELS, out) == [CON]
     stored = json.loads(out.read_text(encoding="utf-8"))
     assert stored[CON] == runs()[CON]  # replaced by the cache's copy
     assert stored[CE] == kept  # not built on this machine: kept
@@ -281,7 +282,7 @@ def test_snapshot_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(BenchError, match="training.json: cannot write"):
-        training.snapshot(MODELS, out)
+        run_store.snapshot(MODELS, out)
     assert json.loads(out.read_text(encoding="utf-8")) == {CE: {"name": CE}}
     assert [p.name for p in out.parent.iterdir()] == ["training.json"]  # no temporary file left behind
 

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 KINDS = ("brand", "ingredient", "complaint", "unanswerable")
 
 
+def passages_of(corpus: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """(ids, texts) of a corpus {id: {title, text}}, each text as the evaluation encodes it."""
+    return list(corpus), [passage_text(d.get("title", ""), d["text"]) for d in corpus.values()]
+
+
 def passage_text(title: str, text: str) -> str:
     """The text a model reads for a passage: its title (a medicine's name and section, an article's title), a
     newline, then its text. Evaluation, training, search and trimming all encode passages this one way."""

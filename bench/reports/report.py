@@ -12,6 +12,7 @@ from tabulate import tabulate
 from bench.measure import stats
 from bench.names import slug
 from bench.models import registry
+from bench.train import runs as run_store
 from bench.measure import results
 from bench.measure.results import ResultRecord
 
@@ -637,10 +638,8 @@ def abstention_section(ok: list[ResultRecord]) -> list[str]:
 
 
 def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
-    from bench.reports import training  # it builds on this module
-
     # training.json beside results.json, when models were trained here
-    read = training.passages_read(training.read_runs(out / training.RUNS_FILE))
+    read = run_store.passages_read(run_store.read_runs(out / run_store.RUNS_FILE))
     by_task: dict[str, list[ResultRecord]] = defaultdict(list)
     for r in records:
         by_task[r.task].append(r)

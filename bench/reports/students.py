@@ -9,7 +9,8 @@ from tabulate import tabulate
 
 from bench.measure import results
 
-from bench.reports import report, training
+from bench.reports import report
+from bench.train import runs as run_store
 from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 
@@ -178,7 +179,7 @@ def render(records: list[ResultRecord], corpus_adapted: dict[str, str] | None = 
 def write_for(out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     path = out_dir / "results.json"
-    adapted = training.inverse_cloze_trained(training.read_runs(out_dir / training.RUNS_FILE))
+    adapted = run_store.inverse_cloze_trained(run_store.read_runs(out_dir / run_store.RUNS_FILE))
     text = render(results.read(path), adapted) if path.is_file() else None
     if text is None:
         return []

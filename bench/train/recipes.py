@@ -311,7 +311,7 @@ def prune(base: str, texts: list[str], triples: list[tuple[str, str, str]], out:
     student = SentenceTransformer(base, device="cpu", local_files_only=True)
     student.max_seq_length = int(params["max_seq_length"])
     _keep_layers(student[0].auto_model, list(params["layers"] or []))
-    teacher = SentenceTransformer(base, device="cuda" if _cuda() else "cpu", local_files_only=True)
+    teacher = SentenceTransformer(base, device="cuda" if cuda() else "cpu", local_files_only=True)
     teacher.max_seq_length = int(params["max_seq_length"])
     # The targets are the teacher's own embeddings of the prefixed texts, as it would encode them at search time.
     targets = teacher.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
@@ -362,7 +362,7 @@ def merge(base: str, other: str, out: Path, params: dict, seed: int) -> dict:
     return {"steps": 0, "losses": [], "final_loss": None, "merged_with": params["with"], "weight": w}
 
 
-def _cuda() -> bool:
+def cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()

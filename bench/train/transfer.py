@@ -27,6 +27,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+from bench.data.retrieval import passages_of
 from bench.errors import BenchError
 from bench.names import slug
 from bench.paths import cache_dir
@@ -74,9 +75,9 @@ def training_texts(entries, by_name: dict, models_path: Path) -> list[str]:
 
     out = set()
     for e in entries:
-        qp, pp = build._base_prefixes(e, by_name)
+        qp, pp = build.base_prefixes(e, by_name)
         texts, conv = build.read_corpus(build.data_files(e, models_path))
-        passages = build._passages(conv)[1] if conv else []
+        passages = passages_of(conv.corpus)[1] if conv else []
         bare = texts + passages + ([d["text"] for d in conv.corpus.values()] if conv else [])
         questions = list(conv.queries.values()) if conv else []
         out |= {t.strip() for t in bare + questions} | {pp + t for t in bare} | {qp + q for q in questions}
@@ -393,7 +394,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
         if entry is None or not entry.train:
             raise BenchError(f"{models_path}: the pack holds '{name}', which is not a trained entry here")
         record = json.loads(manifest["files"]["training.json"])
-        local = {build._display(f, entry.base_dir): sha256_file(f) for f in build.data_files(entry, models_path)}
+        local = {build.display_path(f, entry.base_dir): sha256_file(f) for f in build.data_files(entry, models_path)}
         if sorted(local.values()) != sorted(record["data"].values()):
             raise BenchError(f"'{name}': the pack was trained on other data files than {models_path} names here "
                              "(sha256 differs)")
@@ -427,9 +428,9 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
         done.append(name)
         print(f"{name}: unpacked into {final}", flush=True)
     if done:  # as `bench train` does: reports/training.json keeps the run beside the results
-        from bench.reports import training as training_report
+        from bench.train import runs as run_store
 
-        training_report.snapshot_beside(models_path)
+        run_store.snapshot_beside(models_path)
     return done
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.data import tasks
 from bench.errors import BenchError, Unavailable, one_line
 from bench.train import leakage
-from bench.data.retrieval import passage_text
+from bench.data.retrieval import passage_text, passages_of
 
 DEFAULTS = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
 WORDFREQ = "wordfreq==3.1.1"
@@ -77,7 +77,6 @@ def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, s
 
     The pieces are counted on the texts as the model sees them, prefixes included ("query: " is not Turkish, and
     its pieces must survive). Questions equal to an evaluation question are left out, as are evaluation texts."""
-    from bench.train.build import _passages
 
     label = f"train of '{entry.name}'"
     check_params(label, params)
@@ -90,7 +89,7 @@ def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, s
         qids = sorted(conv.queries)
         keep, params["excluded_eval_questions"] = leakage.exclude_questions([conv.queries[q] for q in qids], evals)
         questions = [conv.queries[q] for q, k in zip(qids, keep) if k]
-        passages += _passages(conv)[1]
+        passages += passages_of(conv.corpus)[1]
         paragraphs += [d["text"] for d in conv.corpus.values()]
     questions = [q for q in questions if q.strip()]
     passages = [p for p in passages if p.strip()]
