@@ -20,7 +20,7 @@ BASELINE_KIND = "lexical"
 BUDGETS_MS = (2, 10, 50)
 
 
-def _f(x, digits=3):
+def num(x, digits=3):
     return "" if x is None else f"{x:.{digits}f}"
 
 
@@ -69,13 +69,13 @@ def pareto_front(records: list[ResultRecord]) -> list[ResultRecord]:
     return front
 
 
-def _test(a: ResultRecord, b: ResultRecord) -> stats.Paired:
+def paired(a: ResultRecord, b: ResultRecord) -> stats.Paired:
     """a against b, question by question; untested (p None) when either record lacks per-question scores."""
     return stats.compare(a.per_query_ndcg, b.per_query_ndcg, fallback_diff=a.ndcg_at_10 - b.ndcg_at_10)
 
 
 def _against(rows: list[ResultRecord], ref: ResultRecord) -> dict[str, stats.Paired]:
-    """_test(row, ref) for every row, keyed by label, in one batch."""
+    """paired(row, ref) for every row, keyed by label, in one batch."""
     tests = stats.compare_many([r.per_query_ndcg for r in rows], ref.per_query_ndcg,
                                [r.ndcg_at_10 - ref.ndcg_at_10 for r in rows])
     return {label(r): t for r, t in zip(rows, tests)}
@@ -86,7 +86,7 @@ def _not_worse(r: ResultRecord, ref: ResultRecord, t: stats.Paired) -> bool:
     return not t.worse if t.tested else r.ndcg_at_10 >= ref.ndcg_at_10
 
 
-def _delta(t: stats.Paired) -> str:
+def delta_cell(t: stats.Paired) -> str:
     """A difference with its verdict: * significant, (n.s.) not significant, (n/a) not testable."""
     return f"{t.diff:+.3f}" + ("*" if t.significant else " (n.s.)" if t.tested else " (n/a)")
 
@@ -104,7 +104,7 @@ def _interval(r: ResultRecord) -> tuple[float, float] | None:
     return stats.interval(r.per_query_ndcg)
 
 
-def _ci(r: ResultRecord) -> str:
+def ci_cell(r: ResultRecord) -> str:
     iv = _interval(r)
     return "n/a" if iv is None else f"{iv[0]:.3f}–{iv[1]:.3f}"
 
@@ -196,7 +196,7 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
         tie = (f" Cheapest row statistically tied with it: {label(tied)}, {p50(tied)} "
                f"({faster(tied, 'faster')}; {t.diff:+.3f}, {_verdict(t)}).")
     lines.append(f"- **Best overall:** {label(best)} — {_score(best)}, p50 {p50(best)}, "
-                 f"{_f(best.throughput_per_s, 1)} passages/s." + tie)
+                 f"{num(best.throughput_per_s, 1)} passages/s." + tie)
     return lines + _untimed_above(records, best)
 
 
@@ -245,7 +245,7 @@ def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
         unscored = "".join(f"; {m} has no row of its own" for m in missing)
         parts_word = "scored parts" if missing else "parts"
         best = max(scored, key=lambda p: p.ndcg_at_10)
-        tests = {label(p): _test(r, p) for p in scored}
+        tests = {label(p): paired(r, p) for p in scored}
         against_best = tests[label(best)]
         if not against_best.tested:
             verdict = (f"is higher than each of its {parts_word}" if r.ndcg_at_10 > best.ndcg_at_10
@@ -258,7 +258,7 @@ def pipeline_verdicts(records: list[ResultRecord]) -> list[str]:
             verdict = "ties: not significantly better than " + ", ".join(n for n, t in tests.items() if not t.better)
         lines.append(f"- {label(r)}: nDCG@10 {r.ndcg_at_10:.3f} {verdict} ("
                      + ", ".join(f"{label(p)} {_on_same_questions(p, r)}" for p in scored)
-                     + f"; {_delta(against_best)} against the best{unscored}).")
+                     + f"; {delta_cell(against_best)} against the best{unscored}).")
     return lines
 
 
@@ -383,7 +383,7 @@ def machine_groups(ok: list[ResultRecord]) -> list[list[ResultRecord]]:
 
 def _range(values: list, digits: int) -> str:
     lo, hi = min(values, default=None), max(values, default=None)
-    return _f(lo, digits) if lo == hi else f"{_f(lo, digits)}–{_f(hi, digits)}"
+    return num(lo, digits) if lo == hi else f"{num(lo, digits)}–{num(hi, digits)}"
 
 
 def _machine_text(rows: list[ResultRecord], threads: str = "threads") -> str:
@@ -407,7 +407,7 @@ def _machine_tag(letters: dict[int, str], r: ResultRecord) -> str:
     return f" ({letters[id(r)]})" if id(r) in letters else ""
 
 
-def _machine_line(ok: list[ResultRecord]) -> str:
+def machine_line(ok: list[ResultRecord]) -> str:
     # Untimed rows still name the machine they were scored on (int8 quality can differ between CPUs).
     groups = machine_groups(ok) or [[r for r in ok if r.threads]]
     if not groups[0]:
@@ -439,7 +439,7 @@ def _gflops(r: ResultRecord) -> str:
     return f"{r.gflops:.0f} ({100 * r.gflops / peak:.0f}%{kind})" if peak else f"{r.gflops:.0f}"
 
 
-def _data_lines(ok: list[ResultRecord]) -> list[str]:
+def data_lines(ok: list[ResultRecord]) -> list[str]:
     """Which data and code the rows were computed on; rows from different data must never share a leaderboard."""
     prints = sorted({r.task_fingerprint or "unrecorded" for r in ok})
     codes = sorted({r.code_version for r in ok if r.code_version})
@@ -498,11 +498,11 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
                   + (" Rows marked 'on n of N questions' were scored on a fixed seeded sample (options.max_questions: "
                      "a cross-encoder is too slow to score every question on this CPU); their Δ columns compare "
                      "the questions both rows answered." if any(r.sampled_from for r in ok) else ""), ""]
-    machine = _machine_line(ok)
+    machine = machine_line(ok)
     if machine:
         lines += [machine, ""]
     if ok:
-        lines += _data_lines(ok)
+        lines += data_lines(ok)
     if baseline is None and ok:
         lines += ["**No BM25 baseline in these results**: dense figures below have nothing to beat.", ""]
     results.fill_intervals(ok)
@@ -511,13 +511,13 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     letters = machine_letters(ok)
     rows = []
     for r in ok:
-        to_bm25 = "baseline" if r is baseline else ("" if baseline is None else _delta(vs_bm25[label(r)]))
-        to_best = "= best" if r is ok[0] else _delta(vs_best[label(r)])
-        rows.append([_model_cell(r, adapted), r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
-                     _f(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
-                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2) + _machine_tag(letters, r), _f(r.latency_p95_ms, 2),
+        to_bm25 = "baseline" if r is baseline else ("" if baseline is None else delta_cell(vs_bm25[label(r)]))
+        to_best = "= best" if r is ok[0] else delta_cell(vs_best[label(r)])
+        rows.append([_model_cell(r, adapted), r.variant, num(r.ndcg_at_10), ci_cell(r), num(r.mrr_at_10), num(r.recall_at_1),
+                     num(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
+                     _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2) + _machine_tag(letters, r), num(r.latency_p95_ms, 2),
                      _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
-                     _f(r.peak_rss_mb, 0)])
+                     num(r.peak_rss_mb, 0)])
     if rows:
         lines.append(tabulate(rows, headers=["Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "R@10",
                                              "Δ vs BM25", "Δ vs best", "Δ vs fp32", "p50 ms", "p95 ms", "passages/s",
@@ -552,8 +552,8 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
             lines += ["Pareto front (no other row is both faster and better): "
                       + " → ".join(f"{label(r)} ({r.latency_p50_ms:.2f} ms, {r.ndcg_at_10:.3f})" for r in front), ""]
         lines += ["## More figures", ""]
-        lines.append(tabulate([[r.model, r.variant, _f(r.recall_at_5), _mparams(r.params), _f(r.load_seconds, 2),
-                                _f(r.encode_seconds, 1)] for r in ok],
+        lines.append(tabulate([[r.model, r.variant, num(r.recall_at_5), _mparams(r.params), num(r.load_seconds, 2),
+                                num(r.encode_seconds, 1)] for r in ok],
                               headers=["Model", "Variant", "R@5", "Params", "Load s", "Encode s"],
                               tablefmt="github", disable_numparse=True))
         lines += ["", "Encode s: wall time to embed the corpus and all questions in the quality run (near 0 when "
@@ -578,7 +578,7 @@ def kind_section(ok: list[ResultRecord]) -> list[str]:
     counts = {k: max(((r.n_by_kind or {}).get(k) or 0 for r in rows), default=0) for k in kinds}
     headers = ["Model", "Variant", f"all ({rows[0].n_queries})"] + [
         f"{k} ({counts[k]})" if counts[k] else k for k in kinds]
-    table = [[_model_cell(r), r.variant, _f(r.ndcg_at_10)] + [_f(r.ndcg_by_kind.get(k)) for k in kinds] for r in rows]
+    table = [[_model_cell(r), r.variant, num(r.ndcg_at_10)] + [num(r.ndcg_by_kind.get(k)) for k in kinds] for r in rows]
     return ["## Questions by kind", "",
             "nDCG@10 over the answerable questions of each kind (in brackets: how many): `brand` names the medicine "
             "as sold, `ingredient` only its active ingredient, `complaint` neither, only what it treats.", "",
@@ -609,7 +609,7 @@ def abstention_section(ok: list[ResultRecord]) -> list[str]:
     if not rows:
         return []
     a0 = rows[0].abstention
-    table = [[_model_cell(r), r.variant, _f(r.abstention.get("auroc")), f"{r.abstention['threshold']:.4g}",
+    table = [[_model_cell(r), r.variant, num(r.abstention.get("auroc")), f"{r.abstention['threshold']:.4g}",
               _pct(r.abstention.get("abstained_unanswerable")), _pct(r.abstention.get("answered_answerable")),
               _gap(r.abstention)] for r in rows]
     lines = ["## Abstention", "",

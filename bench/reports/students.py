@@ -56,7 +56,7 @@ def _fmt(v, spec: str) -> str:
     return "—" if v is None else format(v, spec)
 
 
-def _delta(a: float | None, b: float | None) -> str:
+def delta_cell(a: float | None, b: float | None) -> str:
     return "—" if a is None or b is None else f"{a - b:+.3f}".replace("-", "−")
 
 
@@ -81,8 +81,8 @@ def table(rows: dict, task: str) -> str:
         for r in mine:
             teacher = _ref(rows, task, TEACHER, r.variant)
             out.append((name, role, r.variant, f"{r.ndcg_at_10:.3f}",
-                        "—" if name == TEACHER else _delta(r.ndcg_at_10, teacher and teacher.ndcg_at_10),
-                        "—" if name == BM25 else _delta(r.ndcg_at_10, bm25 and bm25.ndcg_at_10),
+                        "—" if name == TEACHER else delta_cell(r.ndcg_at_10, teacher and teacher.ndcg_at_10),
+                        "—" if name == BM25 else delta_cell(r.ndcg_at_10, bm25 and bm25.ndcg_at_10),
                         _fmt(r.params and r.params / 1e6, ".1f"), _fmt(r.disk_bytes and r.disk_bytes / 1e6, ".1f"),
                         _fmt(r.peak_rss_mb, ".0f"), _fmt(r.latency_p50_ms, ".2f"), _fmt(r.throughput_per_s, ".0f")))
     return tabulate(out, headers=COLUMNS, tablefmt="github", disable_numparse=True) if out else ""
@@ -114,7 +114,7 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
              ("not timed on the same machine as the base" if timed else "not timed") if speed is None else
              f"{speed:.1f} vs base torch-fp32 {base_speed:.1f}, {speed / base_speed:.2f}× (target ≥ {MIN_SPEEDUP:.0f}×)"),
             ("Δ vs teacher", len(losses) == len(tasks) and max(losses.values()) <= MAX_LOSS,
-             ", ".join(f"{t} {_delta(0, v)}" for t, v in losses.items()) + f" (target: a loss of at most {MAX_LOSS} on every task"
+             ", ".join(f"{t} {delta_cell(0, v)}" for t, v in losses.items()) + f" (target: a loss of at most {MAX_LOSS} on every task"
              + ("" if len(losses) == len(tasks) else f"; scored on {len(losses)} of {len(tasks)}") + ")"),
         ]
         met = all(ok for _, ok, _ in checks)

@@ -18,7 +18,7 @@ from bench.measure import stats
 from bench.models import loaders, registry
 from bench.measure import results
 from bench.reports import report
-from bench.reports.report import _ci, _delta, _f, _test, label
+from bench.reports.report import ci_cell, delta_cell, num, paired, label
 from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 from bench.train.runs import DOMAIN_TASK, RUNS_FILE, is_number, read_runs
@@ -232,7 +232,7 @@ def _header(ordered: list[tuple[str, dict]], runs: dict, entries: list, ok: list
     for (libs, code), names in envs.items():
         who = f" ({', '.join(names)})" if len(envs) > 1 else ""
         lines += [f"Training libraries: {libs or 'not recorded'}; training code `{code or 'not recorded'}`{who}.", ""]
-    machine = report._machine_line(ok)
+    machine = report.machine_line(ok)
     if machine:
         lines += ["Benchmark " + machine[0].lower() + machine[1:], ""]
     if ordered:
@@ -267,7 +267,7 @@ def _recipes(ordered: list[tuple[str, dict]]) -> list[str]:
         wall = "" if run.get("wall_seconds") is None else _wall(run["wall_seconds"])
         rows.append([name, run.get("recipe", ""), run.get("base", ""), steps, wall, _where(run),
                      _value(run.get("examples")),
-                     _f(run.get("final_loss") if is_number(run.get("final_loss")) else None, 4),
+                     num(run.get("final_loss") if is_number(run.get("final_loss")) else None, 4),
                      _value(run.get("seed"))] + [_value(params.get(key)) for key, _ in PARAM_COLUMNS])
     headers = list(RECIPE_COLUMNS) + [h for _, h in PARAM_COLUMNS]
     return ["## Recipes", "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
@@ -282,9 +282,9 @@ def _mlm(ordered: list[tuple[str, dict]]) -> list[str]:
     runs = [(n, r) for n, r in ordered if r.get("heldout_mlm_loss_before") is not None]
     if not runs:
         return []
-    rows = [[n, _value(r.get("heldout_texts")), _f(r.get("heldout_mlm_loss_random_head")),
-             _f(r.get("heldout_mlm_loss_before")), _f(r.get("heldout_mlm_loss_after")),
-             _f(r.get("heldout_perplexity_before"), 2), _f(r.get("heldout_perplexity_after"), 2),
+    rows = [[n, _value(r.get("heldout_texts")), num(r.get("heldout_mlm_loss_random_head")),
+             num(r.get("heldout_mlm_loss_before")), num(r.get("heldout_mlm_loss_after")),
+             num(r.get("heldout_perplexity_before"), 2), num(r.get("heldout_perplexity_after"), 2),
              _value(r.get("head_steps"))] for n, r in runs]
     heads = [f"MLM head of {n}: {r['mlm_head']}." for n, r in runs if r.get("mlm_head")]
     return ["## MLM held-out loss", "", tabulate(rows, headers=MLM_COLUMNS, tablefmt="github", disable_numparse=True),
@@ -355,7 +355,7 @@ def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
             if ref is None:
                 continue
             tag = row.variant if ref.variant == row.variant else f"{row.variant} against {ref.variant}"
-            lines.append(f"- **{SHORT[before]} → {SHORT[after]}** [{tag}]: {_judge(_test(row, ref))}.")
+            lines.append(f"- **{SHORT[before]} → {SHORT[after]}** [{tag}]: {_judge(paired(row, ref))}.")
     by_label = {label(r): r for r in ok}
     for pipeline, (first, _) in shown.pipelines.items():
         for row in by_model.get(pipeline, []):
@@ -363,7 +363,7 @@ def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
             ref = ref or next(iter(by_model.get(first, [])), None)
             if ref is None:
                 continue
-            lines.append(f"- **{pipeline}** [{row.variant}]: {_judge(_test(row, ref))}, "
+            lines.append(f"- **{pipeline}** [{row.variant}]: {_judge(paired(row, ref))}, "
                          f"against its first stage {label(ref)}.")
     return lines
 
@@ -384,15 +384,15 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
     missing = [r for r in mine if r.status != "ok" and r.model in listed]
     lines = [f"## Ablation: `{task}`", ""] + _sizes(ok)
     if ok:
-        lines += report._data_lines(ok)
+        lines += report.data_lines(ok)
         bases = [r for r in ok if r.model == BASE]
         bm25 = next((r for r in ok if r.model == BM25), None)
         rows = []
         for r in ok:
             ref = None if r.model == BASE else _reference(bases, r.variant)
-            to_base = "base" if r.model == BASE else ("" if ref is None else _delta(_test(r, ref)))
-            to_bm25 = "baseline" if r is bm25 else ("" if bm25 is None else _delta(_test(r, bm25)))
-            rows.append([r.model, r.variant, _f(r.ndcg_at_10), _ci(r), _f(r.mrr_at_10), _f(r.recall_at_1),
+            to_base = "base" if r.model == BASE else ("" if ref is None else delta_cell(paired(r, ref)))
+            to_bm25 = "baseline" if r is bm25 else ("" if bm25 is None else delta_cell(paired(r, bm25)))
+            rows.append([r.model, r.variant, num(r.ndcg_at_10), ci_cell(r), num(r.mrr_at_10), num(r.recall_at_1),
                          _questions(r), to_base, to_bm25, *_training_cells(r.model, runs, trained_names, shown)])
         lines += [tabulate(rows, headers=ABLATION_COLUMNS, tablefmt="github", disable_numparse=True), "", NOTE, ""]
         verdicts = _verdicts(ok, shown)
