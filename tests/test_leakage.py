@@ -8,7 +8,8 @@ import pytest
 
 from bench.data import tasks
 from bench.errors import BenchError
-from bench.train import leakage, split
+from bench.data import split
+from bench.train import leakage
 from tests.conftest import write_beir
 
 

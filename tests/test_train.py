@@ -214,7 +214,7 @@ def test_bad_input_one_line_exit_2_no_folder(train_env, tmp_path, capsys, case):
         (tmp_path / "data" / "qa.json").unlink()
         name, expect = "tiny MLM", "empty corpus"
     else:  # an evaluation question that only differs in case (Turkish İ) and spacing
-        from bench.train.split import part_of
+        from bench.data.split import part_of
 
         para = next(p for p in json.loads((tmp_path / "data" / "qa.json").read_text(encoding="utf-8"))["data"][0]
                     ["paragraphs"] if part_of(p["context"]) == "train")

@@ -239,7 +239,7 @@ def test_real_registry_entries_parse():
 def test_evaluation_questions_never_counted(trim_env, tmp_path):
     """A training question equal to an evaluation question is left out of the vocabulary corpus."""
     from bench.train import build, leakage
-    from bench.train.split import part_of
+    from bench.data.split import part_of
 
     qa = json.loads((tmp_path / "data" / "qa.json").read_text(encoding="utf-8"))
     para = next(p for p in qa["data"][0]["paragraphs"] if part_of(p["context"]) == "train")

@@ -39,7 +39,7 @@ class TaskSpec:
     download: str = ""
     notes: str = ""
     questions: str = ""  # leaflets format: this project's questions, beside the task file
-    paragraphs: str = ""  # squad format: one side (train | dev) of the by-paragraph split in bench.train.split
+    paragraphs: str = ""  # squad format: one side (train | dev) of the by-paragraph split in bench.data.split
 
     def _resolve(self, path: str) -> Path:
         # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
@@ -158,7 +158,7 @@ def _load(spec: TaskSpec) -> RetrievalData:
         data = leaflets.task_data(path, spec.questions_path, spec.name)
     else:
         if spec.paragraphs:
-            from bench.train.split import convert_split
+            from bench.data.split import convert_split
 
             conv = convert_split(path, spec.paragraphs)
         else:

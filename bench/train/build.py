@@ -23,7 +23,8 @@ from bench.errors import BenchError, Unavailable
 from bench.models import registry
 from bench.models.lexical import BM25
 from bench.provenance import code_fingerprint, machine_info, sha256_file
-from bench.train import ict, leakage, recipes, runs as run_store, split, trim
+from bench.data import split
+from bench.train import ict, leakage, recipes, runs as run_store, trim
 from bench.data.retrieval import passages_of
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "datasets")
@@ -421,7 +422,7 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
             **({"base_build": registry.base_build_id(registry.trained_dir(base) / registry.TRAINED_MARKER)}
                if base.train else {}),
             "data": {display_path(f, entry.base_dir): sha256_file(f) for f in files},
-            "split": "thquad-style SQuAD files: train side of bench.train.split (hash of paragraph text, 1 in "
+            "split": "thquad-style SQuAD files: train side of bench.data.split (hash of paragraph text, 1 in "
                      f"{split.DEV_BUCKETS} to dev)",
             "wall_seconds": wall, **result,
             "leakage": counts,
