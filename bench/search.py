@@ -27,6 +27,7 @@ from bench.data import leaflets
 from bench.data.convert import nfc, read_text
 from bench.data.chunking import Chunk, chunk_text
 from bench.errors import BenchError, Unavailable
+from bench.models.engine import dense_stages, encode_with
 from bench.paths import cache_dir
 
 SUFFIXES = (".txt", ".md", ".pdf", ".json")
@@ -169,17 +170,6 @@ def passage(c: Chunk) -> str:
     return f"{c.title}\n{c.text}"
 
 
-def dense_stages(candidate) -> list:
-    """The bi-encoders inside a candidate, in a fixed order: the parts whose passage vectors the index stores."""
-    from bench.measure.speed import _stages
-
-    if candidate.kind == "bi-encoder":
-        return [candidate]
-    if candidate.kind == "pipeline":
-        return [d for s in _stages(candidate) for d in dense_stages(s)]
-    return []  # BM25 (rebuilt from the passages) and a cross-encoder (reads the passages at query time)
-
-
 def stage_label(stage) -> str:
     return f"{stage.entry.name} [{stage.variant}]"
 
@@ -293,9 +283,7 @@ def _refuse_other_model(index: Path, old: dict, old_stages: list[str], model: st
 
 def _encode(candidate, chunks: list[Chunk]) -> tuple[np.ndarray, list[int]]:
     """The passages' vectors from every dense stage, side by side, and each stage's width."""
-    texts = [passage(c) for c in chunks]
-    blocks = [d.encode(texts, "passage") for d in dense_stages(candidate)]
-    return (np.hstack(blocks) if blocks else np.zeros((len(chunks), 0), np.float32)), [b.shape[1] for b in blocks]
+    return encode_with(candidate, [passage(c) for c in chunks])
 
 
 def _collect(folder: Path, files: list[Path], candidate, old_manifest, old_chunks, old_vecs):

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from bench import provenance
+from bench.models.engine import stages
 
 ROUNDS = 5
 LATENCY_PER_ROUND = 40  # the same questions every round, so rounds differ only by the machine's noise
@@ -147,16 +148,12 @@ def peak_fields(variant: str, gflops: float | None, machine: dict) -> dict:
 # --- inside a worker: one loaded variant, timed a round at a time -------------------------------------
 
 
-def _stages(candidate) -> list:
-    return [candidate.first, candidate.second] if hasattr(candidate, "first") else candidate.parts
-
-
 def _pass_seconds(candidate, passages: list[str], warm: int) -> float:
     """Seconds to index `passages` once (batches of 32), after an untimed warm-up on `warm` of them."""
     if candidate.kind == "cross-encoder":
         return 0.0  # re-scores at query time; indexes nothing
     if candidate.kind == "pipeline":
-        return sum(_pass_seconds(s, passages, warm) for s in _stages(candidate))  # indexing runs every stage
+        return sum(_pass_seconds(s, passages, warm) for s in stages(candidate))  # indexing runs every stage
     if candidate.kind == "lexical":
         start = time.perf_counter()
         for _ in range(3):  # a pass takes milliseconds: three keep the timer's resolution out of the figure
@@ -174,7 +171,7 @@ def _pass_seconds(candidate, passages: list[str], warm: int) -> float:
 class _TaskTimer:
     def __init__(self, candidate, queries: list[str], passages: list[str]):
         self.candidate = candidate
-        slow = any(getattr(s, "kind", "") == "cross-encoder" for s in _stages(candidate)) \
+        slow = any(getattr(s, "kind", "") == "cross-encoder" for s in stages(candidate)) \
             if candidate.kind == "pipeline" else False
         self.queries = sample(queries, RERANK_LATENCY_PER_ROUND if slow else LATENCY_PER_ROUND)
         self.round_warmup = RERANK_WARMUP if slow else ROUND_WARMUP

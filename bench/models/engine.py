@@ -1,0 +1,52 @@
+"""Encode passages with a candidate's dense stages, in this process ("local") or on a Ray cluster ("ray").
+
+Both paths give the same matrix: each dense stage's `encode(texts, "passage")` (prefix, NFC, L2 norm), the stages
+side by side in `dense_stages` order, one row per text in input order. `bench search index` and `bench scale` call
+`encode_passages`; neither needs to know where the work ran.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.errors import BenchError
+
+ENGINES = ("local", "ray")
+
+
+def stages(candidate) -> list:
+    """A pipeline's direct stages: a re-ranking pipeline's first and second, a hybrid's parts."""
+    return [candidate.first, candidate.second] if hasattr(candidate, "first") else list(candidate.parts)
+
+
+def dense_stages(candidate) -> list:
+    """The bi-encoders inside a candidate, in a fixed order: the parts whose passage vectors an index stores."""
+    if candidate.kind == "bi-encoder":
+        return [candidate]
+    if candidate.kind == "pipeline":
+        return [d for s in stages(candidate) for d in dense_stages(s)]
+    return []  # BM25 (rebuilt from the passages) and a cross-encoder (reads the passages at query time)
+
+
+def encode_with(candidate, texts: list[str], progress: bool = True) -> tuple[np.ndarray, list[int]]:
+    """(vectors, widths): every dense stage's passage vectors side by side, and each stage's width."""
+    blocks = [d.encode(list(texts), "passage", progress=progress) for d in dense_stages(candidate)]
+    if not blocks:
+        return np.zeros((len(texts), 0), np.float32), []
+    return np.hstack(blocks).astype(np.float32, copy=False), [b.shape[1] for b in blocks]
+
+
+def encode_passages(entry, variant: str | None, texts: list[str], engine: str = "local", address: str | None = None,
+                    actors: int | None = None, batch_size: int | None = None) -> np.ndarray:
+    """Passage vectors (n × sum of dense widths, float32, rows in the order of `texts`) of registry entry `entry` in
+    `variant`. engine="ray" spreads them over `actors` Ray actors (default: one per CPU Ray sees), on the cluster at
+    `address` or on a Ray started here."""
+    if engine not in ENGINES:
+        raise BenchError(f"--engine: unknown engine '{engine}' (expected one of: {', '.join(ENGINES)})")
+    if engine == "ray":
+        from bench.models import ray_engine
+
+        return ray_engine.encode(entry, variant, list(texts), address=address, actors=actors, batch_size=batch_size)
+    from bench.models import encoders
+
+    return encode_with(encoders.load(entry, variant), list(texts))[0]
