@@ -30,3 +30,19 @@ def test_lexical_entry_has_no_vectors(tiny_registry):
 def test_unknown_engine_is_refused(tiny_entry):
     with pytest.raises(BenchError, match="unknown engine 'spark'"):
         engine.encode_passages(tiny_entry, "torch-fp32", TEXTS, engine="spark")
+
+
+def test_unreachable_ray_address_is_one_line_error(tiny_entry):
+    pytest.importorskip("ray")
+    with pytest.raises(BenchError, match=r"--address 127\.0\.0\.1:9: Ray head node unreachable"):
+        engine.encode_passages(tiny_entry, "torch-fp32", TEXTS, engine="ray", address="127.0.0.1:9")
+    with pytest.raises(BenchError, match="expected HOST:PORT"):
+        engine.encode_passages(tiny_entry, "torch-fp32", TEXTS, engine="ray", address="no-port")
+
+
+def test_ray_not_installed_is_one_line_error(tiny_entry, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(BenchError, match="Ray is not installed.*--engine local"):
+        engine.encode_passages(tiny_entry, "torch-fp32", TEXTS, engine="ray")

@@ -49,4 +49,8 @@ def encode_passages(entry, variant: str | None, texts: list[str], engine: str = 
         return ray_engine.encode(entry, variant, list(texts), address=address, actors=actors, batch_size=batch_size)
     from bench.models import encoders
 
-    return encode_with(encoders.load(entry, variant), list(texts))[0]
+    candidate = encoders.load(entry, variant)
+    if batch_size:
+        for d in dense_stages(candidate):
+            d.batch_size = batch_size
+    return encode_with(candidate, list(texts))[0]
