@@ -264,9 +264,9 @@ def _search_index(args, index: Path) -> int:
         variant = variant or chosen
         print(f"model: {name} [{variant}] ({why})")
     entry, variant = _retriever(entries, name, variant, args.models)
-    stats = search.build(folder, encoders.load(entry, variant), entry.name, variant, index)
+    stats = search.build(folder, encoders.load(entry, variant), entry.name, variant, index, args.engine, args.address)
     print(f"indexed {stats['indexed']} files, reused {stats['reused']}, skipped {stats['skipped']}; "
-          f"{stats['passages']} passages in {index}")
+          f"{stats['passages']} passages in {index}" + (f" (ANN index {stats['ann']['type']})" if stats["ann"] else ""))
     return 0
 
 
@@ -274,13 +274,13 @@ def _search_query(args, index: Path) -> int:
     from bench import search
 
     _question(args.target, "search query")
-    manifest, chunks, vectors = search.load(index)
+    opened = search.store.open_store(index)
+    manifest = opened.manifest
     entries = _entries(args.models)
     entry, variant = _retriever(entries, manifest["model"], manifest["variant"], args.models)
     reranker = encoders.load_stage(_lookup(entries, args.rerank, "--rerank", args.models)) if args.rerank else None
     candidate = encoders.load(entry, variant)
-    state = search.state(candidate, manifest, chunks, vectors, index)
-    hits, ms = search.query(candidate, state, chunks, args.target, args.k, reranker)
+    hits, ms = search.ask(opened, candidate, args.target, args.k, reranker)
     # Model loading and opening the index are one-off costs; the figure is what each further question costs.
     print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f" · {ms:.1f} ms: "
           f"{args.target}")
@@ -411,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("-k", type=positive_int, default=5)
     se.add_argument("--models", default="models.yaml")
     se.add_argument("--results", default="reports/results.json", help="leaderboard used to pick the default model")
+    se.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="index: encode the passages here, or on Ray (bench.models.engine)")
+    se.add_argument("--address", help="index --engine ray: Ray cluster address, HOST:PORT or ray://HOST:10001 "
+                    "(default: a Ray started here)")
     se.set_defaults(fn=cmd_search)
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")

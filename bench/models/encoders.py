@@ -94,9 +94,12 @@ class Dense:
     def index(self, docs: list[str]) -> np.ndarray:
         return self.encode(docs, "passage", progress=False)
 
-    def search(self, index: np.ndarray, query: str) -> np.ndarray:
+    def query_vector(self, query: str) -> np.ndarray:
         """One question, encoded afresh (no cache): what a deployed system does per request."""
-        return index @ _unit(np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0])
+        return _unit(np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0])
+
+    def search(self, index: np.ndarray, query: str) -> np.ndarray:
+        return index @ self.query_vector(query)
 
 
 @dataclass

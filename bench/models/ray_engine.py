@@ -146,12 +146,20 @@ def encode(entry, variant: str | None, texts: list[str], address: str | None = N
            batch_size: int | None = None, crash_marker: str | None = None) -> np.ndarray:
     """engine.encode_passages on Ray: the same matrix as the local path (see the module's note)."""
     from bench.models import encoders
+
+    _ray()
+    candidate = encoders.load(entry, variant)  # the fingerprints that key the cache; no passage is encoded here
+    return encode_candidate(candidate, texts, address, actors, batch_size, crash_marker)[0]
+
+
+def encode_candidate(candidate, texts: list[str], address: str | None = None, actors: int | None = None,
+                     batch_size: int | None = None, crash_marker: str | None = None) -> tuple[np.ndarray, list[int]]:
+    """engine.encode_with on Ray, for a candidate loaded here: (vectors, each dense stage's width)."""
     from bench.models.embcache import EmbeddingCache
     from bench.models.engine import dense_stages, encode_with
     from bench.paths import cache_dir
 
     ray = _ray()
-    candidate = encoders.load(entry, variant)  # the fingerprints that key the cache; no passage is encoded here
     dense = dense_stages(candidate)
     started = connect(address, actors) if dense else False
     try:
@@ -171,4 +179,4 @@ def encode(entry, variant: str | None, texts: list[str], address: str | None = N
     finally:
         if started:
             ray.shutdown()
-    return encode_with(candidate, texts, progress=False)[0]
+    return encode_with(candidate, texts, progress=False)
