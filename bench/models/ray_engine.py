@@ -21,6 +21,9 @@ from bench.errors import BenchError
 BLOCK_GROUPS = 8  # batches per Ray block: large enough to amortise a task's overhead, small enough to spread work
 RETRIES = 3  # restarts of a dead actor, retries of its task: a crash that repeats every time must end the job
 ENV_PREFIXES = ("BENCH_", "HF_", "TRANSFORMERS_", "SADEDEGEL")
+# Fault injection for the tests (forwarded like every BENCH_ variable): a marker path; while no file is there, the
+# next batch creates it and kills its worker process, as a node lost mid-job would.
+CRASH_ONCE = "BENCH_RAY_CRASH_ONCE"
 
 
 def _ray():
@@ -81,17 +84,16 @@ def runtime_env() -> dict:
 class StageEncoder:
     """One Ray actor: loads the stage once, then embeds batch after batch (rows: id, group, text)."""
 
-    def __init__(self, entry, variant: str, threads: int, crash_marker: str | None = None):
+    def __init__(self, entry, variant: str, threads: int):
         os.environ["BENCH_THREADS"] = str(threads)  # one actor per CPU: more threads would fight each other
         from bench.models import encoders
 
         self.dense = encoders.load(entry, variant)
-        self.crash_marker = crash_marker
 
     def __call__(self, batch: dict) -> dict:
-        if self.crash_marker and not os.path.exists(self.crash_marker):
-            # Fault injection for the tests: the first batch after the marker is armed kills this worker process.
-            Path(self.crash_marker).touch()
+        marker = os.environ.get(CRASH_ONCE)
+        if marker and not os.path.exists(marker):
+            Path(marker).touch()
             os._exit(1)
         groups, texts = batch["group"], list(batch["text"])
         out = [None] * len(texts)
@@ -114,7 +116,7 @@ def _blocks(todo: list[str], batch_size: int, actors: int):
         yield pd.DataFrame({"id": ids, "group": ids // batch_size, "text": [todo[i] for i in ids]})
 
 
-def embed_missing(dense, texts: list[str], actors: int | None, crash_marker: str | None = None) -> np.ndarray:
+def embed_missing(dense, texts: list[str], actors: int | None) -> np.ndarray:
     """Raw vectors of `texts` (already prepared, in order) from a pool of `actors`, each row exactly once."""
     ray = _ray()
     size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -123,7 +125,7 @@ def embed_missing(dense, texts: list[str], actors: int | None, crash_marker: str
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     ds = ray.data.from_pandas(blocks).map_batches(
-        StageEncoder, fn_constructor_args=(dense.entry, dense.variant, 1, crash_marker),
+        StageEncoder, fn_constructor_args=(dense.entry, dense.variant, 1),
         batch_size=None, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size), num_cpus=1,
         runtime_env={"env_vars": forwarded_env()},
         ray_remote_args_fn=lambda: {"max_restarts": RETRIES, "max_task_retries": RETRIES})
@@ -143,17 +145,17 @@ def embed_missing(dense, texts: list[str], actors: int | None, crash_marker: str
 
 
 def encode(entry, variant: str | None, texts: list[str], address: str | None = None, actors: int | None = None,
-           batch_size: int | None = None, crash_marker: str | None = None) -> np.ndarray:
+           batch_size: int | None = None) -> np.ndarray:
     """engine.encode_passages on Ray: the same matrix as the local path (see the module's note)."""
     from bench.models import encoders
 
     _ray()
     candidate = encoders.load(entry, variant)  # the fingerprints that key the cache; no passage is encoded here
-    return encode_candidate(candidate, texts, address, actors, batch_size, crash_marker)[0]
+    return encode_candidate(candidate, texts, address, actors, batch_size)[0]
 
 
 def encode_candidate(candidate, texts: list[str], address: str | None = None, actors: int | None = None,
-                     batch_size: int | None = None, crash_marker: str | None = None) -> tuple[np.ndarray, list[int]]:
+                     batch_size: int | None = None) -> tuple[np.ndarray, list[int]]:
     """engine.encode_with on Ray, for a candidate loaded here: (vectors, each dense stage's width)."""
     from bench.models.embcache import EmbeddingCache
     from bench.models.engine import dense_stages, encode_with
@@ -173,7 +175,7 @@ def encode_candidate(candidate, texts: list[str], address: str | None = None, ac
             found = cache.get_many(keys)
             todo = sorted({k: t for k, t in zip(keys, prepared) if k not in found}.items(), key=lambda kv: len(kv[1]))
             if todo:
-                vecs = embed_missing(d, [t for _, t in todo], actors, crash_marker)
+                vecs = embed_missing(d, [t for _, t in todo], actors)
                 for start in range(0, len(todo), 1000):
                     cache.put_many({k: v for (k, _), v in zip(todo[start:start + 1000], vecs[start:start + 1000])})
     finally:
