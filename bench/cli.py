@@ -297,6 +297,16 @@ def cmd_search(args) -> int:
     return (_search_index if args.action == "index" else _search_query)(args, index)
 
 
+def cmd_scale(args) -> int:
+    from bench.scale import scale
+
+    _out_folder(args.out)
+    scale(task=args.task, sizes=args.sizes, models=args.models, only=args.only, variants=args.variants,
+          indexes=args.index, precisions=args.precision, engine=args.engine, address=args.address, out=args.out,
+          distractor_dirs=args.distractors, threads=_threads(args))
+    return 0
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -416,6 +426,21 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--address", help="index --engine ray: Ray cluster address, HOST:PORT or ray://HOST:10001 "
                     "(default: a Ray started here)")
     se.set_defaults(fn=cmd_search)
+    sc = sub.add_parser("scale", help="corpus-size sweep: a task grown with distractors to each size, per index "
+                        "and vector precision -> scale.json, scale.md and plots")
+    sc.add_argument("--task", required=True)
+    sc.add_argument("--sizes", nargs="+", type=positive_int, required=True, help="corpus sizes in passages (>= the task's)")
+    sc.add_argument("--models", default="models.yaml")
+    sc.add_argument("--only", nargs="+")
+    sc.add_argument("--variants", nargs="+")
+    sc.add_argument("--index", nargs="+", default=["exact", "hnsw"], help="exact, hnsw (bench/index)")
+    sc.add_argument("--precision", nargs="+", default=["fp32", "int8", "int8+rescore", "binary", "binary+rescore"])
+    sc.add_argument("--engine", default="local", help="local, or ray (bench.models.engine)")
+    sc.add_argument("--address", help="Ray cluster address for --engine ray (default: a Ray started here)")
+    sc.add_argument("--distractors", nargs="+", help="more folders of .txt/.md Turkish text to draw distractors from")
+    sc.add_argument("--threads", type=positive_int, help="threads (default: BENCH_THREADS, else all cores)")
+    sc.add_argument("--out", default="reports")
+    sc.set_defaults(fn=cmd_scale)
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")
     ck.add_argument("--models", default="models.yaml")
