@@ -57,7 +57,7 @@ def _index_model(index: Path, folder: Path) -> tuple[str, str] | None:
     if not store.has_index_files(index):
         return None
     try:
-        manifest = store.open_store(index).manifest
+        manifest = store.read_manifest(index)
     except BrokenIndex:
         return None  # rebuilt by `build`, which says so
     return (manifest["model"], manifest["variant"]) if manifest.get("folder") == str(folder.resolve()) else None
@@ -253,8 +253,6 @@ def build(folder: Path, candidate, model: str, variant: str, index: Path, engine
             raise BenchError(f"{folder}: the files hold no text to index")
         chunks = [c for cs in new.values() for c in cs]
         vectors, dims = _encode(candidate, chunks, engine, address)
-        if old is None and not dims:
-            dims = []
         dense = old.manifest["dense"] if old and not chunks else [{"stage": st, "dim": int(n)}
                                                                     for st, n in zip(stages, dims)]
         index.mkdir(parents=True, exist_ok=True)
