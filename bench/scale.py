@@ -411,7 +411,7 @@ def scale(task: str, sizes: list[int], models="models.yaml", only=None, variants
         print(f"distractor source {name} not read: {why}", file=sys.stderr)
     out = Path(out)
     prov = {"task_fingerprint": provenance.task_fingerprint(data), "task_files": provenance.task_files(spec),
-            **_machine(threads)}
+            "distractors_real": len(stream.real), "distractors_dropped": stream.contaminated, **_machine(threads)}
     qids = sorted(data.queries)
     path = out / "scale.json"
     merged = read_records(path)

@@ -103,6 +103,22 @@ def extrapolated(records: list[dict]) -> list[tuple[str, int, float, float]]:
     return out
 
 
+def _axes(ax, xlabel: str, ylabel: str, title: str, legend_size: int) -> None:
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def _plots(records: list[dict], out: Path, task: str) -> list[Path]:
     import matplotlib
 
@@ -117,17 +133,8 @@ def _plots(records: list[dict], out: Path, task: str) -> list[Path]:
         ax.plot(xs, [r["ndcg_at_10"] for r in rows], marker="o", label=label)
         if all(r.get("ndcg_ci_low") is not None for r in rows):
             ax.fill_between(xs, [r["ndcg_ci_low"] for r in rows], [r["ndcg_ci_high"] for r in rows], alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_xlabel("passages in the corpus (log)")
-    ax.set_ylabel("nDCG@10 (95% CI)")
-    ax.set_title(f"{task}: quality as distractors grow")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / f"scale-{task}-ndcg.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    written.append(path)
+    _axes(ax, "passages in the corpus (log)", "nDCG@10 (95% CI)", f"{task}: quality as distractors grow", 7)
+    written.append(_save(plt, fig, out / f"scale-{task}-ndcg.png"))
 
     dense = sorted({_label(r) for r in records if r["index"] in ("exact", "hnsw") and r.get("precision")})
     if dense:
@@ -138,18 +145,9 @@ def _plots(records: list[dict], out: Path, task: str) -> list[Path]:
                 pts = sorted((r for r in rows if (r["index"], r["precision"]) == key), key=lambda r: r["size"])
                 ax.plot([r["size"] for r in pts], [r["latency_p50_ms"] for r in pts], marker="o",
                         linestyle="-" if key[0] == "hnsw" else "--", label=f"{key[0]} {key[1]}")
-            ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("passages (log)")
-            ax.set_ylabel("p50 ms per question, encode + search (log)")
-            ax.set_title(label, fontsize=8)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-        fig.tight_layout()
-        path = out / f"scale-{task}-latency.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        written.append(path)
+            _axes(ax, "passages (log)", "p50 ms per question, encode + search (log)", label, 6)
+        written.append(_save(plt, fig, out / f"scale-{task}-latency.png"))
     return written
 
 
@@ -169,14 +167,21 @@ def markdown(records: list[dict], plots: list[str] | None = None) -> str:
              "matrix and vocabulary) over N. `peak MB`: the process' peak resident memory while the row was built "
              "and searched (it includes the fp32 vectors held for every row, so compare bytes/passage for the "
              "index alone).",
-             "- `+rescore`: 4 x k candidates by the quantized query, re-ordered by the fp32 query against the "
-             "passages' quantized vectors (sentence-transformers' recipe).", ""]
+             "- `int8`: the fp32 query against 8-bit codes (sentence-transformers' `quantize_embeddings` ranges); "
+             "`binary`: Hamming distance between sign bits. `+rescore`: 4 x k candidates found that way, re-ordered "
+             "by the fp32 query against the candidates' fp32 vectors (kept on disk in a deployment, not counted in "
+             "bytes/passage).", ""]
     machines = sorted({f"{r.get('cpu')}, {r.get('simd')}, {r.get('threads')} threads" for r in records})
     lines += [f"Machine: {'; '.join(machines)}. Timings are medians of {40} questions on a shared 2-core machine "
               "(other jobs running): read them as contended.", ""]
     for task in tasks:
         rows = [r for r in records if r["task"] == task]
         lines += [f"## {task}", ""]
+        dropped = {r["distractors_dropped"] for r in rows if r.get("distractors_dropped") is not None}
+        real = {r["distractors_real"] for r in rows if r.get("distractors_real") is not None}
+        if dropped or real:
+            lines += [f"Real distractor passages: {', '.join(map(str, sorted(real)))}; dropped for holding a sentence "
+                      f"of the task's corpus: {', '.join(map(str, sorted(dropped)))}.", ""]
         deg = degradation(rows)
         if deg:
             lines += ["### How each retriever degrades", "",
