@@ -43,7 +43,8 @@ class Searcher:
             faiss.omp_set_num_threads(threads)
         self.precision = precision
         self.base, self.rescoring = prec.parse_precision(precision)
-        self.q = prec.quantize(vectors, self.base)
+        self.mean = prec.centre(vectors)
+        self.q = prec.quantize(vectors - self.mean, self.base)
         self.full = vectors  # read only for rescored candidates: on disk (memory-mapped) in a deployment
         self.n = len(vectors)
         self.faiss = None
@@ -63,13 +64,16 @@ class Searcher:
 
     def _raw(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self.n)
-        if self.faiss is None:
-            return top_k_blockwise(q, self.q.codes, k)
-        self._prepare_search(k)
         if self.base == "binary":
-            dist, ids = self.faiss.search(prec.binary_queries(q), k)
+            self._prepare_search(k)
+            dist, ids = self.faiss.search(prec.binary_queries(q - self.mean), k)
             return -dist.astype(np.float32), ids
-        return self.faiss.search(q, k)
+        if self.faiss is None:
+            scores, ids = top_k_blockwise(q, self.q.codes, k)
+        else:
+            self._prepare_search(k)
+            scores, ids = self.faiss.search(q, k)
+        return scores + (q @ self.mean)[:, None], ids  # q·(d − μ) + q·μ: the cosine again
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k best passages per query row, best first; ids -1 pad a short result."""

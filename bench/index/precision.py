@@ -5,6 +5,10 @@ sentence-transformers' `quantize_embeddings`, optionally with rescoring of the t
   ScalarQuantizer given sentence-transformers' ranges, which reproduces its codes exactly). Quantizing the query too,
   as semantic_search_faiss does with uint8, ranks by the codes' dot product, which the per-dimension offsets skew.
 - binary is searched by Hamming distance between the query's and the passages' sign bits.
+- Passages are centred on their mean (from the calibration sample) before quantizing and graph building. A query's
+  ranking is unchanged, q·(d − μ) = q·d − q·μ, and the score adds q·μ back; but sign bits and HNSW's neighbour
+  graph need it: the models' vectors share one dominant direction (every static-model passage has a positive cosine
+  with every other), so uncentred sign bits are nearly the same for every passage.
 - `+rescore`: `RESCORE_MULTIPLIER` x k candidates found that way are re-ordered by the fp32 query against the
   passages' fp32 vectors, which a deployment keeps on disk (memory-mapped) and reads only for those candidates; they
   are not counted in an index's bytes in memory.
@@ -39,6 +43,17 @@ class Quantized:
         return int(self.codes.shape[1] * self.codes.itemsize)
 
 
+def calibration_sample(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    if len(vectors) <= CALIBRATION:
+        return vectors
+    return vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), CALIBRATION, replace=False))]
+
+
+def centre(vectors: np.ndarray) -> np.ndarray:
+    """The passages' mean direction, from the calibration sample."""
+    return calibration_sample(vectors).mean(axis=0).astype(np.float32)
+
+
 def quantize(vectors: np.ndarray, base: str, seed: int = 0) -> Quantized:
     from sentence_transformers.util.quantization import quantize_embeddings
 
@@ -47,8 +62,7 @@ def quantize(vectors: np.ndarray, base: str, seed: int = 0) -> Quantized:
     if base == "fp32":
         return Quantized(base, vectors, None, dim)
     if base == "int8":
-        rng = np.random.default_rng(seed)
-        sample = vectors if len(vectors) <= CALIBRATION else vectors[rng.choice(len(vectors), CALIBRATION, replace=False)]
+        sample = calibration_sample(vectors, seed)
         ranges = np.vstack((sample.min(axis=0), sample.max(axis=0)))
         codes = quantize_embeddings(vectors, "uint8", ranges=ranges)
         return Quantized(base, np.ascontiguousarray(codes), ranges, dim)
