@@ -149,6 +149,11 @@ def cmd_report(args) -> int:
         if not records:
             raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
         written = report.write_reports(records, out)
+    if not args.training_only and (out / "scale.json").is_file():  # the corpus-size sweep's report, from its records
+        from bench.reports import scale_report
+        from bench.scale import read_records
+
+        written += scale_report.write(read_records(out / "scale.json"), out)
     for path in written + training.write_for(out, args.models, required=args.training_only) + students.write_for(out):
         print(f"wrote {path}")
     return 0
