@@ -43,7 +43,8 @@ class Searcher:
             faiss.omp_set_num_threads(threads)
         self.precision = precision
         self.base, self.rescoring = prec.parse_precision(precision)
-        self.mean = prec.centre(vectors)
+        # Sign bits need centred vectors (bench.index.precision); an inner-product graph or scan needs unit ones.
+        self.mean = prec.centre(vectors) if self.base == "binary" else np.zeros(vectors.shape[1], np.float32)
         self.q = prec.quantize(vectors - self.mean, self.base)
         self.full = vectors  # read only for rescored candidates: on disk (memory-mapped) in a deployment
         self.n = len(vectors)
