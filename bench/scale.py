@@ -29,7 +29,7 @@ from bench.paths import cache_dir
 
 K = 100  # results kept per question: recall@100, nDCG@10, and the pool a hybrid fuses
 TIMED_QUESTIONS = 40  # questions timed at batch 1 per row (encode + search), seeded
-THROUGHPUT_SAMPLE = 128  # distractor passages embedded afresh (uncached) to measure passages/s
+THROUGHPUT_SAMPLE = 64  # distractor passages embedded afresh (uncached) to measure passages/s
 DEFAULT_INDEXES = ("exact", "hnsw")
 DEFAULT_PRECISIONS = ("fp32", "int8", "int8+rescore", "binary", "binary+rescore")
 ENGINES = ("local", "ray")
