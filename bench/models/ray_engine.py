@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +117,9 @@ def _blocks(todo: list[str], batch_size: int, actors: int):
         yield pd.DataFrame({"id": ids, "group": ids // batch_size, "text": [todo[i] for i in ids]})
 
 
-def embed_missing(dense, texts: list[str], actors: int | None) -> np.ndarray:
-    """Raw vectors of `texts` (already prepared, in order) from a pool of `actors`, each row exactly once."""
+def embed_missing(dense, texts: list[str], actors: int | None, arrivals: list | None = None) -> np.ndarray:
+    """Raw vectors of `texts` (already prepared, in order) from a pool of `actors`, each row exactly once.
+    `arrivals`, when given, gets (perf_counter, rows) per returned batch: throughput without the actors' start-up."""
     ray = _ray()
     size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
     blocks = list(_blocks(texts, dense.batch_size, size))
@@ -137,6 +139,8 @@ def embed_missing(dense, texts: list[str], actors: int | None) -> np.ndarray:
             vectors = np.empty((len(texts), vecs.shape[1]), np.float32)
         vectors[ids] = vecs
         np.add.at(seen, ids, 1)
+        if arrivals is not None:
+            arrivals.append((time.perf_counter(), len(ids)))
     if len(texts) and (vectors is None or not (seen == 1).all()):
         lost, twice = int((seen == 0).sum()), int((seen > 1).sum())
         raise BenchError(f"--engine ray: {lost} passages came back without a vector and {twice} more than once; "
