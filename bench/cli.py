@@ -285,6 +285,7 @@ def _search_query(args, index: Path) -> int:
     entry, variant = _retriever(entries, manifest["model"], manifest["variant"], args.models)
     reranker = encoders.load_stage(_lookup(entries, args.rerank, "--rerank", args.models)) if args.rerank else None
     candidate = encoders.load(entry, variant)
+    opened.warm()
     hits, ms = search.ask(opened, candidate, args.target, args.k, reranker)
     # Model loading and opening the index are one-off costs; the figure is what each further question costs.
     print(f"{manifest['model']} [{variant}]" + (f" -> {args.rerank}" if args.rerank else "") + f" · {ms:.1f} ms: "

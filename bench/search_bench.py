@@ -74,6 +74,7 @@ def query_run(index: Path, models: str, questions: list[str], k: int) -> dict:
     from bench.models import encoders
 
     opened = store.open_store(index)
+    opened.warm()  # as `search query` does before it times the question
     entry = _entry(models, opened.manifest["model"])
     candidate = encoders.load(entry, opened.manifest["variant"])
     ms, ids = [], []

@@ -104,6 +104,16 @@ class Store:
     def has_ann(self) -> bool:
         return bool(self.manifest.get("ann"))
 
+    def warm(self) -> None:
+        """Load the ANN index into memory now, as opening a model does: without this the first question pays for
+        reading the index's partitions from disk (hundreds of ms here), and `search query` answers one question."""
+        if not self.has_ann():
+            return
+        # One search that probes every partition reads them all (prewarm_index is a hint that IVF-HNSW ignores).
+        probe = np.ones(self.width, np.float32) / np.sqrt(self.width)
+        self.table.search(probe, vector_column_name="vector").distance_type("dot").nprobes(1 << 20).limit(1) \
+            .select(["id"]).to_arrow()
+
     def nearest(self, vector: np.ndarray, k: int) -> list[tuple[float, Chunk]]:
         """The k passages of highest dot product with `vector`, through the ANN index."""
         ann = self.manifest["ann"]
