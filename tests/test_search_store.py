@@ -47,6 +47,7 @@ def test_a_large_bi_encoder_index_gets_an_ann_index_that_finds_the_exact_hits(tm
     assert stats["ann"]["type"] == store.ANN["type"] and stats["passages"] == 320
     opened = store.open_store(idx)
     assert opened.has_ann() and opened.loaded is None  # nothing read into memory for an ANN query
+    opened.warm()
     found = overlap = 0
     for q in ("göl kenarında orman", "hastane doktor ilaç", "futbol ve müzik", "çay kahve ekmek", "belge17"):
         hits, ms = search.ask(opened, candidate, q, 10)
