@@ -240,3 +240,26 @@ def test_centring_keeps_the_ranking_and_rescues_sign_bits():
     assert len(np.unique(raw_bits, axis=0)) == 1  # uncentred, every passage has the same sign bits
     for index in ("exact", "hnsw"):  # each question's near-duplicate comes first
         assert ann_recall(build(index, v, "binary+rescore").search(q, 10)[1], truth, k=1) >= 0.9
+
+
+def test_engine_ray_hands_the_missing_raw_passages_to_the_engine(sweep, monkeypatch):
+    """--engine ray: bench.models.engine.encode_passages gets the uncached passages as written (it adds the prefix
+    itself) with the engine and address; the sweep caches what comes back like the local path's vectors."""
+    from bench.models import encoders, engine, registry
+    from bench.scale import passage_vectors
+
+    entry = next(e for e in registry.load_registry(sweep["models"]) if e.name == "tiny")
+    candidate = encoders.load(entry, "torch-fp32")
+    texts = [f"metin {i} " + OTHER[i % 3] for i in range(40)]
+    seen = []
+
+    def fake(entry_, variant, batch, engine="local", address=None, **_):
+        seen.append((entry_.name, variant, engine, address, list(batch)))
+        return candidate.embed(candidate.prepare(batch, "passage"), "passage")
+
+    monkeypatch.setattr(engine, "encode_passages", fake)
+    remote = passage_vectors(candidate, texts, engine="ray", address="10.0.0.1:6379", progress=False)
+    assert {s[:4] for s in seen} == {("tiny", "torch-fp32", "ray", "10.0.0.1:6379")}
+    assert sorted(t for s in seen for t in s[4]) == sorted(texts)
+    seen.clear()
+    assert np.allclose(passage_vectors(candidate, texts, progress=False), remote) and not seen  # cached
