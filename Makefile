@@ -99,7 +99,7 @@ train-full: $(STAMP) wheels
 # million vectors per precision costs more than the whole sweep here), e5-small int8 and the hybrid to 10^4 (their
 # encoding runs at ~10 passages/s here; scale.md gives passages/s x N beyond that, marked extrapolated). Each passage
 # is embedded once and cached, so an interrupted run resumes where it stopped. Progress bars carry an ETA. On the
-# shared machine the 10^6 step did not finish in the time it had (README, "At the size of a real corpus").
+# shared machine only BM25's half of the 10^6 step was run (README, "At the size of a real corpus").
 SCALE_TASK := drug_leaflets
 SCALE_STATIC := "BM25 (Turkish Snowball)" "sadedegel word vectors (idf)"
 SCALE_DENSE := "multilingual-e5-small (Q4-dequantized)" "Hybrid RRF (BM25 + e5-small)"
