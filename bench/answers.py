@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data import leaflets
 from bench.errors import BenchError
 
 
@@ -59,17 +58,12 @@ def abstains(hits: list, cal: Calibration) -> bool:
     return cal.threshold is not None and (not hits or hits[0][0] < cal.threshold)
 
 
-def result(score: float, chunk) -> dict:
-    row = {"file": chunk.source, "position": chunk.position, "score": round(float(score), 6), "text": chunk.text}
-    if "ilacAdi" in chunk.meta:
-        row |= {"medicine": leaflets.display_name(chunk.meta["ilacAdi"]), "section": chunk.meta.get("section")}
-    return row
-
-
 def payload(hits: list, cal: Calibration) -> dict:
     """The one JSON object `--json` prints: abstain, threshold, results (with medicine and section for leaflets)."""
-    return {"abstain": abstains(hits, cal), "threshold": cal.threshold, "results": [result(s, c) for s, c in hits],
-            "calibration": cal.text}
+    from bench.search import hit_record
+
+    return {"abstain": abstains(hits, cal), "threshold": cal.threshold,
+            "results": [{**hit_record(s, c), "score": round(float(s), 6)} for s, c in hits], "calibration": cal.text}
 
 
 def text_lines(hits: list, cal: Calibration, describe) -> list[str]:

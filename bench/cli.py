@@ -158,6 +158,11 @@ def cmd_report(args) -> int:
         if not records:
             raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
         written = report.write_reports(records, out)
+    if not args.training_only and (out / "scale.json").is_file():  # the corpus-size sweep's report, from its records
+        from bench.reports import scale_report
+        from bench.scale import read_records
+
+        written += scale_report.write(read_records(out / "scale.json"), out)
     for path in written + training.write_for(out, args.models, required=args.training_only) + students.write_for(out):
         print(f"wrote {path}")
     return 0
@@ -282,9 +287,9 @@ def _search_index(args, index: Path) -> int:
         variant = variant or chosen
         print(f"model: {name} [{variant}] ({why})")
     entry, variant = _retriever(entries, name, variant, args.models)
-    stats = search.build(folder, encoders.load(entry, variant), entry.name, variant, index)
+    stats = search.build(folder, encoders.load(entry, variant), entry.name, variant, index, args.engine, args.address)
     print(f"indexed {stats['indexed']} files, reused {stats['reused']}, skipped {stats['skipped']}; "
-          f"{stats['passages']} passages in {index}")
+          f"{stats['passages']} passages in {index}" + (f" (ANN index {stats['ann']['type']})" if stats["ann"] else ""))
     return 0
 
 
@@ -300,13 +305,14 @@ def _search_query(args, index: Path) -> int:
     from bench import answers, search
 
     _question(args.target, "search query")
-    manifest, chunks, vectors = search.load(index)
+    opened = search.store.open_store(index)
+    manifest = opened.manifest
     entries = _entries(args.models)
     entry, variant = _retriever(entries, manifest["model"], manifest["variant"], args.models)
     reranker = encoders.load_stage(_lookup(entries, args.rerank, "--rerank", args.models)) if args.rerank else None
     candidate = encoders.load(entry, variant)
-    state = search.state(candidate, manifest, chunks, vectors, index)
-    hits, ms = search.query(candidate, state, chunks, args.target, args.k, reranker)
+    opened.warm()
+    hits, ms = search.ask(opened, candidate, args.target, args.k, reranker)
     if args.rerank:  # a re-ranker's scores are on its own scale: the index model's threshold does not apply
         cal = answers.Calibration(None, None, f"no calibrated threshold for {manifest['model']} [{variant}] "
                                               f"re-ranked by {args.rerank}; passages are shown without a confidence check")
@@ -327,6 +333,16 @@ def cmd_search(args) -> int:
 
     index = Path(args.index) if args.index else search.default_index()
     return (_search_index if args.action == "index" else _search_query)(args, index)
+
+
+def cmd_scale(args) -> int:
+    from bench.scale import scale
+
+    _out_folder(args.out)
+    scale(task=args.task, sizes=args.sizes, models=args.models, only=args.only, variants=args.variants,
+          indexes=args.index, precisions=args.precision, engine=args.engine, address=args.address, out=args.out,
+          distractor_dirs=args.distractors, threads=_threads(args))
+    return 0
 
 
 def positive_int(text: str) -> int:
@@ -475,7 +491,26 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--models", default="models.yaml")
     se.add_argument("--results", default="reports/results.json",
                     help="leaderboard used to pick the default model (index) and the abstention threshold (query)")
+    se.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="index: encode the passages here, or on Ray (bench.models.engine)")
+    se.add_argument("--address", help="index --engine ray: Ray cluster address, HOST:PORT or ray://HOST:10001 "
+                    "(default: a Ray started here)")
     se.set_defaults(fn=cmd_search)
+    sc = sub.add_parser("scale", help="corpus-size sweep: a task grown with distractors to each size, per index "
+                        "and vector precision -> scale.json, scale.md and plots")
+    sc.add_argument("--task", required=True)
+    sc.add_argument("--sizes", nargs="+", type=positive_int, required=True, help="corpus sizes in passages (>= the task's)")
+    sc.add_argument("--models", default="models.yaml")
+    sc.add_argument("--only", nargs="+")
+    sc.add_argument("--variants", nargs="+")
+    sc.add_argument("--index", nargs="+", default=["exact", "hnsw"], help="exact, hnsw (bench/index)")
+    sc.add_argument("--precision", nargs="+", default=["fp32", "int8", "int8+rescore", "binary", "binary+rescore"])
+    sc.add_argument("--engine", default="local", help="local, or ray (bench.models.engine)")
+    sc.add_argument("--address", help="Ray cluster address for --engine ray (default: a Ray started here)")
+    sc.add_argument("--distractors", nargs="+", help="more folders of .txt/.md Turkish text to draw distractors from")
+    sc.add_argument("--threads", type=positive_int, help="threads (default: BENCH_THREADS, else all cores)")
+    sc.add_argument("--out", default="reports")
+    sc.set_defaults(fn=cmd_scale)
     ck = sub.add_parser("check", help="CI gate: fail when quality falls below the baseline or the schema changes")
     ck.add_argument("--baseline", default="reports/baseline.json")
     ck.add_argument("--models", default="models.yaml")

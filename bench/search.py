@@ -1,23 +1,24 @@
 """`bench search`: index a folder of documents with any retrieving registry entry and answer questions from the
 command line.
 
-The index holds the passages always, and the passage vectors of every bi-encoder inside the entry (the entry itself,
-or a pipeline's dense stages), side by side in one matrix, so a query never re-encodes the corpus. BM25 state is not
-saved: it is rebuilt from the passages when the index is opened (tokenising a few thousand passages takes well under
-a second, far less than loading a model), its IDF depends on every passage so an incremental save would rewrite it
-whole anyway, and a second on-disk format would be one more file that can disagree with the passages.
+The index (bench.store: a LanceDB table and a manifest written last) holds the passages always, and the passage
+vectors of every bi-encoder inside the entry (the entry itself, or a pipeline's dense stages), side by side in one
+vector column, so a query never re-encodes the corpus. A bi-encoder's index of ANN_FROM passages or more also gets
+an ANN index, and a query then reads only its hits from the table. BM25 state is not saved: it is rebuilt from the
+passages when the index is opened (tokenising a few thousand passages takes well under a second, far less than
+loading a model), its IDF depends on every passage so an incremental save would rewrite it whole anyway, and a
+second on-disk format would be one more thing that can disagree with the passages. LanceDB's own full-text index
+(tantivy) was not used for it: its tokenizer has no Turkish stemmer, so it would rank differently from the BM25 that
+bench measures.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
-import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,10 @@ from tqdm.auto import tqdm
 from bench.data import leaflets
 from bench.data.convert import nfc, read_text
 from bench.data.chunking import Chunk, chunk_text
+from bench import store
 from bench.errors import BenchError, Unavailable
+from bench.store import BrokenIndex
+from bench.models.stages import dense_stages, encode_with
 from bench.paths import cache_dir
 from bench.data.retrieval import passage_text
 
@@ -51,10 +55,10 @@ def default_model(index: Path, folder: Path, results_path: Path, names: set[str]
 
 
 def _index_model(index: Path, folder: Path) -> tuple[str, str] | None:
-    if not _has_index_files(index):
+    if not store.has_index_files(index):
         return None
     try:
-        manifest = load(index)[0]
+        manifest = store.read_manifest(index)
     except BrokenIndex:
         return None  # rebuilt by `build`, which says so
     return (manifest["model"], manifest["variant"]) if manifest.get("folder") == str(folder.resolve()) else None
@@ -171,38 +175,12 @@ def passage(c: Chunk) -> str:
     return passage_text(c.title, c.text)
 
 
-def dense_stages(candidate) -> list:
-    """The bi-encoders inside a candidate, in a fixed order: the parts whose passage vectors the index stores."""
-    from bench.measure.timing import stages as _stages
-
-    if candidate.kind == "bi-encoder":
-        return [candidate]
-    if candidate.kind == "pipeline":
-        return [d for s in _stages(candidate) for d in dense_stages(s)]
-    return []  # BM25 (rebuilt from the passages) and a cross-encoder (reads the passages at query time)
-
-
 def stage_label(stage) -> str:
     return f"{stage.entry.name} [{stage.variant}]"
 
 
-def dense_spec(manifest: dict, vectors: np.ndarray) -> list[dict]:
-    """Which stage owns which columns of the vectors; an index from before pipelines held one bi-encoder's, unnamed."""
-    if "dense" in manifest:
-        return manifest["dense"]
-    return [{"stage": f"{manifest['model']} [{manifest['variant']}]", "dim": int(vectors.shape[1])}]
-
-
 def _signature(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-class BrokenIndex(BenchError):
-    """An index whose files do not agree (an interrupted or damaged write): rebuilt, never reused."""
-
-    def __init__(self, index: Path, problem: str):
-        self.what = f"{index}: search index is damaged ({problem})"
-        super().__init__(f"{self.what}; re-index with `python -m bench search index DIR --index {index}`")
 
 
 def lock_path(index: Path) -> Path:
@@ -225,15 +203,14 @@ def _locked(index: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-INDEX_FILES = ("manifest.json", "chunks.jsonl", "embeddings.npy")
-
-
 def check_index_path(index: Path) -> None:
     """Before any model is loaded: a problem here would otherwise surface only after all the encoding."""
     if index.exists() and not index.is_dir():
         raise BenchError(f"--index {index}: not a folder (it names a file); pass a folder for the index")
-    # The index folder is replaced whole on each build: never take over a folder holding anything else.
-    if index.is_dir() and any(p.name not in INDEX_FILES for p in index.iterdir()):
+    # An index rebuilt from scratch replaces what is in its folder: never take over a folder holding anything else.
+    own = set(store.INDEX_FILES + store.LEGACY_FILES)
+    if index.is_dir() and any(p.name not in own and not p.name.startswith(f".{store.MANIFEST}.")
+                              for p in index.iterdir()):
         raise BenchError(f"--index {index}: folder holds files that are not a search index; pass a new or empty folder")
 
 
@@ -246,40 +223,50 @@ def source_files(folder: Path) -> list[Path]:
     return files
 
 
-def _has_index_files(index: Path) -> bool:
-    return any((index / name).exists() for name in INDEX_FILES)
-
-
-def _old_index(index: Path):
-    if not _has_index_files(index):
-        return None, [], None
+def _old_index(index: Path) -> store.Store | None:
+    if not store.has_index_files(index):
+        return None
     try:
-        return load(index)
+        return store.open_store(index)
     except BrokenIndex as e:
         print(f"{e.what}; rebuilding it from scratch", flush=True)
-        return None, [], None
+    for name in (store.MANIFEST, *store.INDEX_FILES, *store.LEGACY_FILES):
+        # The manifest goes first: a build killed from here on leaves no manifest, which reads as broken.
+        target = index / name
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    return None
 
 
-def build(folder: Path, candidate, model: str, variant: str, index: Path) -> dict:
-    """Embed what changed since the last build; unchanged files keep their passages and vectors."""
+def build(folder: Path, candidate, model: str, variant: str, index: Path, engine: str = "local",
+          address: str | None = None) -> dict:
+    """Embed what changed since the last build (with `engine`: local or ray); unchanged files keep their passages and
+    vectors in the table, files that changed or went away are deleted from it by name."""
     check_index_path(index)
     files = source_files(folder)
     stages = [stage_label(d) for d in dense_stages(candidate)]
     with _locked(index):
-        old_manifest, old_chunks, old_vecs = _old_index(index)
-        if old_manifest:
-            _refuse_other_model(index, old_manifest, [d["stage"] for d in dense_spec(old_manifest, old_vecs)],
-                                model, variant, stages)
-        chunks, vectors, manifest_files, dims, stats = _collect(folder, files, candidate, old_manifest, old_chunks,
-                                                                old_vecs)
-        if not chunks:
+        old = _old_index(index)
+        if old:
+            _refuse_other_model(index, old.manifest, [d["stage"] for d in old.manifest["dense"]], model, variant,
+                                stages)
+        old_files = old.manifest["files"] if old else {}
+        kept, new, stats = _collect(folder, files, old_files)
+        if not kept and not any(new.values()):
             raise BenchError(f"{folder}: the files hold no text to index")
-        if dims is None:  # every file reused: the old index says how wide each stage's vectors are
-            dims = [d["dim"] for d in dense_spec(old_manifest, old_vecs)]
-        manifest = {"model": model, "variant": variant, "folder": str(folder.resolve()),
-                    "dense": [{"stage": st, "dim": int(n)} for st, n in zip(stages, dims)], "files": manifest_files}
-        _write(index, manifest, chunks, np.stack(vectors).astype(np.float32))
-    return {**stats, "passages": len(chunks)}
+        chunks = [c for cs in new.values() for c in cs]
+        vectors, dims = _encode(candidate, chunks, engine, address)
+        dense = old.manifest["dense"] if old and not chunks else [{"stage": st, "dim": int(n)}
+                                                                    for st, n in zip(stages, dims)]
+        index.mkdir(parents=True, exist_ok=True)
+        writer = store.Writer(index, old)
+        writer.delete_files([rel for rel in old_files if rel not in kept])
+        writer.add(chunks, vectors)
+        ann = writer.ann(candidate.kind == "bi-encoder", old.manifest.get("ann") if old else None)
+        manifest_files = {rel: kept.get(rel) or {"sha256": sha, "chunks": [c.id for c in new[(rel, sha)]]}
+                          for rel, sha in stats.pop("order")}
+        writer.commit({"model": model, "variant": variant, "folder": str(folder.resolve()), "dense": dense,
+                       "ann": ann, "files": manifest_files})
+    return {**stats, "passages": sum(len(f["chunks"]) for f in manifest_files.values()), "ann": ann}
 
 
 def _refuse_other_model(index: Path, old: dict, old_stages: list[str], model: str, variant: str,
@@ -293,117 +280,66 @@ def _refuse_other_model(index: Path, old: dict, old_stages: list[str], model: st
                      f"[{variant}]; pass another --index or delete that folder")
 
 
-def _encode(candidate, chunks: list[Chunk]) -> tuple[np.ndarray, list[int]]:
+def _encode(candidate, chunks: list[Chunk], engine: str = "local", address: str | None = None):
     """The passages' vectors from every dense stage, side by side, and each stage's width."""
     texts = [passage(c) for c in chunks]
-    blocks = [d.encode(texts, "passage") for d in dense_stages(candidate)]
-    return (np.hstack(blocks) if blocks else np.zeros((len(chunks), 0), np.float32)), [b.shape[1] for b in blocks]
+    if engine == "local" or not chunks or not dense_stages(candidate):
+        return encode_with(candidate, texts)
+    from bench.models import ray_engine
+
+    return ray_engine.encode_candidate(candidate, texts, address=address)
 
 
-def _collect(folder: Path, files: list[Path], candidate, old_manifest, old_chunks, old_vecs):
-    old_files = old_manifest["files"] if old_manifest else {}
-    old_rows = {c.id: i for i, c in enumerate(old_chunks)}
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray] = []
-    dims = None
-    manifest_files, stats = {}, {"reused": 0, "indexed": 0, "skipped": 0}
+def _collect(folder: Path, files: list[Path], old_files: dict):
+    """(kept: rel -> manifest entry of unchanged files, new: (rel, sha) -> chunks to add, stats)."""
+    kept, new = {}, {}
+    stats = {"reused": 0, "indexed": 0, "skipped": 0, "order": []}
     for path in tqdm(files, desc="index files", unit="file"):
         rel = str(path.relative_to(folder))
         try:
             sig = _signature(path)
             if rel in old_files and old_files[rel]["sha256"] == sig:
-                ids = old_files[rel]["chunks"]
-                chunks += [old_chunks[old_rows[i]] for i in ids]
-                vectors += [old_vecs[old_rows[i]] for i in ids]
+                kept[rel] = old_files[rel]
                 stats["reused"] += 1
-                manifest_files[rel] = {"sha256": sig, "chunks": ids}
+                stats["order"].append((rel, sig))
                 continue
-            new = file_chunks(path, folder)
+            chunks = file_chunks(path, folder)
         except (BenchError, OSError) as e:
             # One unreadable file must not cost the whole folder.
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             tqdm.write(f"skipped {rel}: {' '.join(why.split())}")
             stats["skipped"] += 1
             continue
-        if not new:
+        if not chunks:
             stats["skipped"] += 1
             continue
-        vecs, dims = _encode(candidate, new)
-        chunks += new
-        vectors += list(vecs)
+        new[(rel, sig)] = chunks
         stats["indexed"] += 1
-        manifest_files[rel] = {"sha256": sig, "chunks": [c.id for c in new]}
-    return chunks, vectors, manifest_files, dims, stats
-
-
-def _write(index: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray) -> None:
-    """The whole index goes to a sibling folder first and is renamed into place: an interruption leaves the old
-    index or the new one, never vectors that no longer match their passages."""
-    for stale in [*index.parent.glob(f".{index.name}.new-*"), *index.parent.glob(f".{index.name}.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed writer; we hold the lock, so none is live
-    tmp = index.parent / f".{index.name}.new-{os.getpid()}"
-    aside = index.parent / f".{index.name}.old-{os.getpid()}"
-    tmp.mkdir()
-    try:
-        np.save(tmp / "embeddings.npy", vectors)
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-            for c in chunks:
-                f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        # A folder cannot be renamed onto a non-empty one: the old index steps aside first. Stopped between the
-        # two renames, the next build finds no index and starts afresh.
-        if index.exists():
-            os.replace(index, aside)
-        os.replace(tmp, index)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(aside, ignore_errors=True)
+        stats["order"].append((rel, sig))
+    return kept, new, stats
 
 
 def load(index: Path):
-    """(manifest, chunks, vectors), checked to agree with each other; BrokenIndex when they do not."""
-    if not _has_index_files(index):
-        raise BenchError(f"{index}: no search index here; build one with `python -m bench search index DIR`")
-    try:
-        manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-            raise ValueError("manifest.json is not an index manifest")
-        rows = [json.loads(line) for line in (index / "chunks.jsonl").read_text(encoding="utf-8").split("\n")
-                if line.strip()]
-        chunks = [Chunk(**row) for row in rows]
-        vectors = np.load(index / "embeddings.npy", allow_pickle=False)
-        ids = []
-        for entry in manifest["files"].values():
-            if not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("chunks"), list):
-                raise ValueError("a file entry of manifest.json lacks sha256 or chunks")
-            ids += entry["chunks"]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, EOFError) as e:
-        raise BrokenIndex(index, f"{type(e).__name__} reading it") from None
-    if not (isinstance(manifest.get("model"), str) and isinstance(manifest.get("variant"), str)):
-        raise BrokenIndex(index, "manifest.json names no model")
-    if vectors.ndim != 2 or vectors.dtype.kind != "f" or vectors.shape[0] != len(chunks):
-        raise BrokenIndex(index, f"{len(chunks)} passages but {vectors.shape[0] if vectors.ndim else 0} vectors")
-    spec = dense_spec(manifest, vectors)
-    if not (isinstance(spec, list) and all(isinstance(d, dict) and isinstance(d.get("stage"), str)
-                                           and type(d.get("dim")) is int and d["dim"] > 0 for d in spec)):
-        raise BrokenIndex(index, "manifest.json field 'dense' is not a list of stages with their widths")
-    if sum(d["dim"] for d in spec) != vectors.shape[1]:
-        raise BrokenIndex(index, f"manifest.json names {sum(d['dim'] for d in spec)} vector columns, "
-                                 f"embeddings.npy holds {vectors.shape[1]}")
-    if ids != [c.id for c in chunks] or len(set(ids)) != len(ids):
-        raise BrokenIndex(index, "manifest.json and chunks.jsonl list different passages")
-    return manifest, chunks, vectors
+    """(manifest, chunks, vectors) of the index, all in memory and checked to agree; BrokenIndex when they do not."""
+    opened = store.open_store(index)
+    chunks, vectors = opened.chunks_and_vectors()
+    return opened.manifest, chunks, vectors
 
 
-def state(candidate, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, index: Path):
-    """The candidate's search state over the indexed passages, with every dense stage on its stored vectors."""
-    dense = dense_stages(candidate)
-    spec = dense_spec(manifest, vectors)
+def check_stages(candidate, manifest: dict, index: Path) -> list:
+    """The candidate's dense stages, refused when they are not the ones whose vectors the index stores."""
+    dense, spec = dense_stages(candidate), manifest["dense"]
     if [stage_label(d) for d in dense] != [d["stage"] for d in spec]:
         raise BenchError(f"{index}: the index stores vectors of {', '.join(d['stage'] for d in spec) or 'no stage'}, "
                          f"but {manifest['model']} in the registry now has dense stages "
                          f"{', '.join(map(stage_label, dense)) or 'none'}; re-index with `python -m bench search index "
                          f"DIR --model NAME --index {index}` into an empty folder")
+    return dense
+
+
+def state(candidate, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, index: Path):
+    """The candidate's search state over the indexed passages, with every dense stage on its stored vectors."""
+    dense, spec = check_stages(candidate, manifest, index), manifest["dense"]
     blocks = np.split(vectors, np.cumsum([d["dim"] for d in spec], dtype=int)[:-1], axis=1)
     for stage, block in zip(dense, blocks):
         # The candidate's own index() walks its stages (hybrid parts, re-rank stages); a dense stage handed its
@@ -430,6 +366,34 @@ def query(candidate, state, chunks: list[Chunk], question: str, k: int, reranker
     else:
         hits = [(float(scores[i]), chunks[i]) for i in order[:k]]
     return hits, (time.perf_counter() - start) * 1000
+
+
+def ann_query(candidate, opened: store.Store, question: str, k: int) -> tuple[list[tuple[float, Chunk]], float]:
+    """query() for a bi-encoder over an index with an ANN index: the table answers, no passage is held in memory."""
+    question = nfc(question)
+    start = time.perf_counter()
+    vector = candidate.query_vector(question)
+    hits = opened.nearest(vector, k)
+    return hits, (time.perf_counter() - start) * 1000
+
+
+def ask(opened: store.Store, candidate, question: str, k: int, reranker=None) -> tuple[list[tuple[float, Chunk]], float]:
+    """(hits, milliseconds): one question answered from an open index the fastest way the entry allows."""
+    manifest, index = opened.manifest, opened.path
+    if opened.has_ann() and candidate.kind == "bi-encoder" and reranker is None:
+        check_stages(candidate, manifest, index)
+        return ann_query(candidate, opened, question, k)
+    chunks, vectors = opened.chunks_and_vectors()
+    st = state(candidate, manifest, chunks, vectors, index)
+    return query(candidate, st, chunks, question, k, reranker)
+
+
+def hit_record(score: float, c: Chunk) -> dict:
+    """One hit as data: file, position, score and text; a leaflet's medicine and section too."""
+    out = {"file": c.source, "position": c.position, "score": float(score), "text": c.text}
+    if "ilacAdi" in c.meta:
+        out |= {"medicine": leaflets.display_name(c.meta["ilacAdi"]), "section": c.meta.get("section")}
+    return out
 
 
 def describe(c: Chunk) -> str:

@@ -3,8 +3,8 @@
 import fcntl
 import json
 import os
+import shutil
 
-import numpy as np
 import pytest
 
 from bench import cli, search
@@ -58,18 +58,28 @@ def test_interrupted_write_leaves_the_old_index_whole(docs, tiny_registry, tmp_p
     assert "indexed 1 files, reused 1" in capsys.readouterr().out and consistent(idx)
 
 
+def edit_manifest(idx, change):
+    manifest = json.loads((idx / "manifest.json").read_text(encoding="utf-8"))
+    change(manifest)
+    (idx / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def truncate_a_data_file(idx):
+    data = sorted((idx / "passages.lance" / "data").iterdir())[0]
+    data.write_bytes(data.read_bytes()[:100])
+
+
 @pytest.mark.parametrize("damage", [
-    lambda idx: (idx / "chunks.jsonl").write_text("".join((idx / "chunks.jsonl").read_text(encoding="utf-8")
-                                                          .splitlines(keepends=True)[:-1]), encoding="utf-8"),
     lambda idx: (idx / "manifest.json").write_text('{"model": "tiny", "vari', encoding="utf-8"),
-    lambda idx: np.save(idx / "embeddings.npy", np.load(idx / "embeddings.npy")[:-1]),
-    lambda idx: (idx / "embeddings.npy").write_bytes(b"\x93NUMPY garbage"),
-    lambda idx: (idx / "chunks.jsonl").unlink(),
-    lambda idx: (idx / "chunks.jsonl").write_text('{"id": 1}\n', encoding="utf-8"),
     lambda idx: (idx / "manifest.json").unlink(),
-    lambda idx: (idx / "manifest.json").write_text(json.dumps({**json.loads((idx / "manifest.json").read_text(
-        encoding="utf-8")), "dense": [{"stage": "tiny [torch-fp32]", "dim": 7}]}), encoding="utf-8"),
-])
+    lambda idx: edit_manifest(idx, lambda m: m.update(dense=[{"stage": "tiny [torch-fp32]", "dim": 7}])),
+    lambda idx: edit_manifest(idx, lambda m: m.update(version=m["version"] + 5)),
+    lambda idx: edit_manifest(idx, lambda m: next(iter(m["files"].values()))["chunks"].pop()),
+    lambda idx: shutil.rmtree(idx / "passages.lance"),
+    truncate_a_data_file,
+    lambda idx: (idx / "embeddings.npy").write_bytes(b"\x93NUMPY an index of the older format"),
+], ids=["truncated manifest", "no manifest", "wrong width", "unknown version", "a passage missing from the manifest",
+        "no table", "truncated data file", "older format"])
 def test_damaged_index_is_refused_by_query_and_rebuilt_by_index(docs, tiny_registry, tmp_path, capsys, damage):
     idx = tmp_path / "idx"
     (docs / "ilac.json").write_text(json.dumps(LEAFLET, ensure_ascii=False), encoding="utf-8")

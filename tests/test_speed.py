@@ -282,6 +282,10 @@ def test_cross_encoder_pipelines_time_fewer_questions_per_round(monkeypatch):
         def __init__(self, second):
             self.first, self.second, self.searched = Stage("lexical"), Stage(second), 0
 
+        @property
+        def stages(self):  # the pipeline interface
+            return [self.first, self.second]
+
         def index(self, docs):
             return docs
 

@@ -14,6 +14,7 @@ import sys
 import time
 
 from bench.measure.flops import useful_flops
+from bench.models.stages import stages
 
 LATENCY_PER_ROUND = 40  # the same questions every round, so rounds differ only by the machine's noise
 WARMUP = 10  # questions searched once after loading, untimed
@@ -32,10 +33,6 @@ def sample(texts: list[str], n: int) -> list[str]:
     step = len(texts) / n
     return [texts[int(i * step)] for i in range(n)]
 
-
-
-def stages(candidate) -> list:
-    return [candidate.first, candidate.second] if hasattr(candidate, "first") else candidate.parts
 
 
 def _pass_seconds(candidate, passages: list[str], warm: int) -> float:

@@ -76,13 +76,16 @@ class Dense:
     def encode(self, texts: list[str], role: str, progress: bool = True) -> np.ndarray:
         texts = self.prepare(texts, role)
         cache = EmbeddingCache(cache_dir() / "embeddings.sqlite")
-        # The code that computes embeddings is part of the key: a changed encoder or runtime is never served vectors
-        # its predecessor computed (a broken encoder must fail the CI gate even with a warm cache).
-        fp = (f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}|{role if self.own_prefix else ''}"
-              f"|{code_fingerprint('bench.models')}")
-        vecs = cache.compute_missing(fp, texts, lambda t: t, lambda chunk: self.embed(chunk, role), self.batch_size,
+        vecs = cache.compute_missing(self.cache_fingerprint(role), texts, lambda t: t, lambda chunk: self.embed(chunk, role), self.batch_size,
                                      f"encode {role} texts", "text", progress)
         return _unit(np.stack(vecs) if vecs else np.zeros((0, 1), np.float32))
+
+    def cache_fingerprint(self, role: str) -> str:
+        """What keys this stage's vectors in the embedding cache, beside the text."""
+        # The code that computes embeddings is part of the key: a changed encoder or runtime is never served vectors
+        # its predecessor computed (a broken encoder must fail the CI gate even with a warm cache).
+        return (f"{self.fingerprint}|{self.variant}|{self.entry.max_seq_length}|{role if self.own_prefix else ''}"
+                f"|{code_fingerprint('bench.models')}")
 
     def scores(self, queries: list[str], docs: list[str]) -> np.ndarray:
         d = self.encode(docs, "passage")
@@ -92,9 +95,12 @@ class Dense:
     def index(self, docs: list[str]) -> np.ndarray:
         return self.encode(docs, "passage", progress=False)
 
-    def search(self, index: np.ndarray, query: str) -> np.ndarray:
+    def query_vector(self, query: str) -> np.ndarray:
         """One question, encoded afresh (no cache): what a deployed system does per request."""
-        return index @ _unit(np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0])
+        return _unit(np.asarray(self.embed(self.prepare([query], "query"), "query"), dtype=np.float32)[0])
+
+    def search(self, index: np.ndarray, query: str) -> np.ndarray:
+        return index @ self.query_vector(query)
 
 
 @dataclass

@@ -86,6 +86,11 @@ class Rerank:
     flops_config: dict | None = None
 
     @property
+    def stages(self) -> list:
+        """The declared interface of every pipeline: its direct stages, in order."""
+        return [self.first, self.second]
+
+    @property
     def params(self):
         return _sum_or_none([self.first.params, self.second.params])
 
@@ -148,6 +153,10 @@ class Hybrid:
     weight: float = 0.5
     kind: str = "pipeline"
     flops_config: dict | None = None
+
+    @property
+    def stages(self) -> list:
+        return list(self.parts)
 
     @property
     def params(self):
