@@ -249,3 +249,27 @@ def test_the_standing_never_picks_a_row_that_lost_on_unseen_topics():
     md = report.task_markdown("t", rows, lost={"trained": "lost"})
     assert f"| trained {report.UNSEEN_MARK} " in md and f"| hybrid + trained {report.UNSEEN_MARK} " in md
     assert f"| bm25 {report.UNSEEN_MARK}" not in md and report.UNSEEN_NOTE in md
+
+
+def test_the_training_report_judges_held_out_entries_against_their_base_and_flags_a_wrong_declaration(
+        tmp_path, tiny_model_dir):
+    from bench.reports import training
+
+    n = 40
+    base = {f"q{i}": 1.0 for i in range(n)}
+    worse = {f"q{i}": (0.0 if i < 8 else 1.0) for i in range(n)}  # 0.2 below
+    same = dict(base)
+    rows = [ResultRecord(task=training.DISJOINT_TASK, model=m, variant="torch-fp32", kind="bi-encoder", status="ok",
+                         ndcg_at_10=sum(q.values()) / n, per_query_ndcg=q)
+            for m, q in (("tiny", base), ("held", worse), ("held too", same))]
+    runs = {"held": {"recipe": "contrastive", "base": "tiny", "hold_out": "era"},
+            "held too": {"recipe": "trim-vocab", "base": "tiny", "hold_out": "era"}}
+    judged = [training.unseen_verdict(_t) for _t in (report._test(rows[1], rows[0]), report._test(rows[2], rows[0]))]
+    assert judged == ["lost", "kept"]
+    extra = (TRAINED.format(name="held", hold=", hold_out: era", unseen="")
+             + TRAINED.format(name="held too", hold=", hold_out: era", unseen="")
+             + TRAINED.format(name="shipped", hold="", unseen="    unseen_topics: {verdict: kept, by: held}\n"))
+    entries = registry.load_registry(_registry(tmp_path, tiny_model_dir, extra))
+    md = "\n".join(training._disjoint(rows, runs, entries))
+    assert "| held " in md and "| lost " in md and "| held too " in md and "| kept " in md
+    assert "**The declared verdicts disagree with these rows:** shipped (declared kept, its held-out entry held: lost)" in md

