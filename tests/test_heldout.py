@@ -273,3 +273,18 @@ def test_the_training_report_judges_held_out_entries_against_their_base_and_flag
     md = "\n".join(training._disjoint(rows, runs, entries))
     assert "| held " in md and "| lost " in md and "| held too " in md and "| kept " in md
     assert "**The declared verdicts disagree with these rows:** shipped (declared kept, its held-out entry held: lost)" in md
+
+
+def test_the_disjoint_task_chooses_the_best_setting_of_a_recipe():
+    from bench.reports import training
+
+    n = 20
+    base = ResultRecord(task=training.DISJOINT_TASK, model="static", variant="numpy-fp32", kind="bi-encoder",
+                        status="ok", ndcg_at_10=0.5, per_query_ndcg={f"q{i}": 0.5 for i in range(n)})
+    tried = [ResultRecord(task=training.DISJOINT_TASK, model=m, variant="numpy-fp32", kind="bi-encoder", status="ok",
+                          ndcg_at_10=v, per_query_ndcg={f"q{i}": v for i in range(n)})
+             for m, v in (("pairs 5", 0.6), ("pairs 0", 0.7))]
+    lines = training._chosen([(r, base, "static-tune") for r in tried])
+    assert any("the disjoint task chooses pairs 0 [numpy-fp32] (0.700)" in line and "pairs 5 [numpy-fp32] +0.100*"
+               in line for line in lines)
+    assert training._chosen([(tried[0], base, "static-tune")]) == []

@@ -527,6 +527,7 @@ def _disjoint(records: list[ResultRecord], runs: dict, entries: list) -> list[st
         lines += [tabulate(table, headers=DISJOINT_COLUMNS, tablefmt="github", disable_numparse=True), "",
                   "Δ vs it: mean per-question difference over the questions both rows answered; * = significant by "
                   f"the paired sign-flip test (α = {stats.ALPHA}), (n.s.) = not significant.", ""]
+        lines += _chosen(rows)
     else:
         lines += ["No held-out entry is scored on this task yet (`make train` builds and scores them).", ""]
     verdicts = {e.name: e.unseen_topics.get("verdict") for e in entries if e.unseen_topics}
@@ -542,6 +543,25 @@ def _disjoint(records: list[ResultRecord], runs: dict, entries: list) -> list[st
         if names:
             lines += [f"Declared `{verdict}` in models.yaml: {', '.join(names)}.", ""]
     return lines
+
+
+def _chosen(rows: list[tuple[ResultRecord, ResultRecord | None, str]]) -> list[str]:
+    """Per recipe and base tried in more than one setting: the setting the disjoint task chooses (the highest
+    nDCG@10), with its paired difference to each other setting."""
+    groups = defaultdict(list)
+    for r, ref, recipe in rows:
+        if ref is not None:
+            groups[(recipe, ref.model)].append(r)
+    lines = []
+    for (recipe, base), tried in groups.items():
+        if len(tried) < 2:
+            continue
+        best = max(tried, key=lambda r: r.ndcg_at_10)
+        others = "; ".join(f"{label(r)} {_delta(_test(best, r))}" for r in tried if r is not best)
+        lines.append(f"- **{recipe} from {base}**: the disjoint task chooses {label(best)} "
+                     f"({_f(best.ndcg_at_10)}); against the other settings: {others}.")
+    return (["Settings chosen on unseen topics (the highest nDCG@10 of the settings tried; paired differences, "
+             "chosen minus other):", ""] + lines + [""]) if lines else []
 
 
 def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
