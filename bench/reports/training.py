@@ -438,7 +438,8 @@ def _count(c: dict | None) -> str:
         return NOT_TRAINED
     if "unavailable" in c:
         return "n/a"
-    return f"{c.get('questions', '?')} / {c.get('paragraphs', '?')}"
+    # The held-out era's task, read on purpose by an entry that does not hold it out: not a leak, not a judgement.
+    return f"{c.get('questions', '?')} / {c.get('paragraphs', '?')}" + (" (trained on)" if c.get("trained_on") else "")
 
 
 def _excluded(v) -> str:
@@ -461,7 +462,8 @@ def _leakage(ordered: list[tuple[str, dict]]) -> list[str]:
              "to one of its paragraphs, after Turkish-aware case and whitespace folding (bench/train/leakage.py). A "
              "training question equal to an evaluation question stops the build; with exclude_eval_questions such "
              "questions are dropped before training and counted under Excluded. n/a: the task's data was not there "
-             f"when the model was trained; {NOT_TRAINED}: not recorded.", ""]
+             f"when the model was trained; {NOT_TRAINED}: not recorded. (trained on): the held-out era's task, read "
+             "on purpose by an entry built without `train.hold_out`; its row there judges nothing.", ""]
     for name, run in ordered:
         for task in tasks:
             c = (run.get("leakage") or {}).get(task) or {}
