@@ -157,7 +157,11 @@ def cmd_report(args) -> int:
         records = results.read(out / "results.json")
         if not records:
             raise BenchError(f"{out / 'results.json'}: holds no result records; run `python -m bench run` first")
-        written = report.write_reports(records, out)
+        # The registry's unseen-topics verdicts mark rows and keep them out of the recommendations; without a
+        # registry file the leaderboards are written from the records alone, unmarked.
+        lost = (registry.lost_on_unseen_topics(registry.load_registry(args.models))
+                if Path(args.models).is_file() else {})
+        written = report.write_reports(records, out, lost)
     if not args.training_only and (out / "scale.json").is_file():  # the corpus-size sweep's report, from its records
         from bench.reports import scale_report
         from bench.scale import read_records
@@ -282,7 +286,9 @@ def _search_index(args, index: Path) -> int:
     entries = _entries(args.models)
     name, variant = args.model, args.variant
     if not name:
-        name, chosen, why = search.default_model(index, folder, Path(args.results), set(entries), args.task,
+        # An entry that lost to its base on unseen topics (or was never judged there) is never the default pick.
+        names = set(entries) - set(registry.lost_on_unseen_topics(list(entries.values())))
+        name, chosen, why = search.default_model(index, folder, Path(args.results), names, args.task,
                                                  args.budget_ms)
         variant = variant or chosen
         print(f"model: {name} [{variant}] ({why})")

@@ -266,7 +266,8 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
                     rec.reason = rec.reason or f"speed not measured: {one_line(e)}"
     merged = save()
     if write_reports:
-        for path in report.write_reports(merged, out):
+        lost = registry.lost_on_unseen_topics(registry.load_registry(models))
+        for path in report.write_reports(merged, out, lost):
             print(f"wrote {path}")
     if errors:
         raise BenchError("; ".join(errors) + " (the other tasks' results were written)")

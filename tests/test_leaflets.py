@@ -115,7 +115,7 @@ def test_unanswerable_questions_of_the_drug_task_name_nothing_the_leaflets_hold(
     spec = tasks.load_spec(tasks.tasks_dir() / "drug_leaflets.yaml")
     if not spec.data_path.exists():
         pytest.skip("leaflet file not present")
-    from bench.models.lexical import turkish_lower
+    from bench.data.convert import turkish_lower
 
     text = turkish_lower(" ".join(v for item in leaflets.read(spec.data_path) for v in item.values()
                                   if isinstance(v, str)))

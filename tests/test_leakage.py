@@ -61,5 +61,5 @@ def test_squad_task_paragraphs_field(tmp_path):
     data = tasks.load(tasks.load_spec(tmp_path / "dev.yaml"))
     assert data.corpus and all(split.part_of(d["text"]) == "dev" for d in data.corpus.values())
     (tmp_path / "bad.yaml").write_text("name: d\nformat: beir\npath: data\nparagraphs: dev\n", encoding="utf-8")
-    with pytest.raises(BenchError, match="field 'paragraphs' must be 'train' or 'dev'"):
+    with pytest.raises(BenchError, match="field 'paragraphs' must be 'train', 'dev' or 'era'"):
         tasks.load_spec(tmp_path / "bad.yaml")

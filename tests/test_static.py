@@ -22,7 +22,7 @@ PASSAGES = [f"{title}. {text}" for title, text in TINY_DOCS.values()]
 
 
 def _words() -> list[str]:
-    from bench.models.lexical import turkish_lower
+    from bench.data.convert import turkish_lower
 
     words = {w for p in PASSAGES for w in static._WORD.findall(turkish_lower(p))}
     return sorted(words | {"ilaç", "ankara", "!"})

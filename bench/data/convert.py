@@ -42,6 +42,13 @@ class Converted:
 INFORMATIONAL = frozenset({"rekeyed_duplicate_id"})
 
 
+def turkish_lower(text: str) -> str:
+    # str.lower() maps I->i and İ->i̇ (with a combining dot); Turkish needs I->ı and İ->i. NFC first: a decomposed
+    # İ (I + U+0307) would otherwise become ı + a lone dot, and the word would lose its first letter.
+    text = unicodedata.normalize("NFC", text).replace("I", "ı").replace("İ", "i").lower()
+    return text.replace("i\u0307", "i")
+
+
 def nfc(text: str) -> str:
     """One spelling per character: a decomposed İ (I + U+0307) must match, tokenize and embed like İ."""
     return unicodedata.normalize("NFC", text)

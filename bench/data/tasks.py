@@ -21,7 +21,7 @@ from bench.paths import repo_root
 # Question kinds: how a patient names the medicine (or that no passage answers at all).
 FORMATS = ("beir", "squad", "jsonl", "csv", "leaflets")
 _FIELDS = {"name", "format", "path", "questions", "split", "language", "default", "description", "licence", "source",
-           "download", "notes", "paragraphs"}
+           "download", "notes", "paragraphs", "pool"}
 
 
 @dataclass
@@ -39,7 +39,8 @@ class TaskSpec:
     download: str = ""
     notes: str = ""
     questions: str = ""  # leaflets format: this project's questions, beside the task file
-    paragraphs: str = ""  # squad format: one side (train | dev) of the by-paragraph split in bench.data.split
+    paragraphs: str = ""  # squad format: one part (train | dev | era) of the thquad splits in bench.data.split
+    pool: str = ""  # with paragraphs: "all" searches every paragraph of the data, the part's own among distractors
 
     def _resolve(self, path: str) -> Path:
         # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
@@ -90,8 +91,10 @@ def load_spec(path: str | Path) -> TaskSpec:
         raise BenchError(f"{path}: field 'default' must be true or false")
     if raw["format"] == "leaflets" and not isinstance(raw.get("questions"), str):
         raise BenchError(f"{path}: format 'leaflets' needs a 'questions' field naming the questions JSONL file")
-    if "paragraphs" in raw and (raw["format"] != "squad" or raw["paragraphs"] not in ("train", "dev")):
-        raise BenchError(f"{path}: field 'paragraphs' must be 'train' or 'dev' and needs format 'squad'")
+    if "paragraphs" in raw and (raw["format"] != "squad" or raw["paragraphs"] not in ("train", "dev", "era")):
+        raise BenchError(f"{path}: field 'paragraphs' must be 'train', 'dev' or 'era' and needs format 'squad'")
+    if "pool" in raw and (raw["pool"] != "all" or "paragraphs" not in raw):
+        raise BenchError(f"{path}: field 'pool' must be 'all' and needs a 'paragraphs' field")
     return TaskSpec(**{k: (str(v) if k != "default" else bool(v)) for k, v in raw.items()}, yaml_path=str(path))
 
 
@@ -160,7 +163,7 @@ def _load(spec: TaskSpec) -> RetrievalData:
         if spec.paragraphs:
             from bench.data.split import convert_split
 
-            conv = convert_split(path, spec.paragraphs)
+            conv = convert_split(path, spec.paragraphs, pool=spec.pool == "all")
         else:
             conv = convert.convert_file(path, spec.format)
         data = RetrievalData(spec.name, conv.corpus, conv.queries, conv.qrels, conv.rejects)

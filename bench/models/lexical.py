@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 
 import numpy as np
+
+from bench.data.convert import turkish_lower
 
 # Function words that carry no topic; Snowball has no Turkish stop list and bm25s none for Turkish.
 TURKISH_STOPWORDS = frozenset(
@@ -15,13 +16,6 @@ TURKISH_STOPWORDS = frozenset(
     sanki şey siz şu tüm ve veya ya yani bir olan olarak olan olup gibi kadar sonra önce""".split()
 )
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
-
-
-def turkish_lower(text: str) -> str:
-    # str.lower() maps I->i and İ->i̇ (with a combining dot); Turkish needs I->ı and İ->i. NFC first: a decomposed
-    # İ (I + U+0307) would otherwise become ı + a lone dot, and the word would lose its first letter.
-    text = unicodedata.normalize("NFC", text).replace("I", "ı").replace("İ", "i").lower()
-    return text.replace("i\u0307", "i")
 
 
 def _bm25s():

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from bench import names
+from bench.data.split import HOLD_OUT
 from bench.models import loaders
 from bench.errors import BenchError, Unavailable, refuse_unknown
 
@@ -41,6 +42,9 @@ class ModelEntry:
     stage_entries: list = field(default_factory=list, repr=False)  # resolved (ModelEntry, variant) pairs
     train: dict = field(default_factory=dict)  # trained entries: {recipe, base, data, params, seed}; see bench.train
     family: str = ""  # lexical | dense | static | student | pipeline | cross-encoder; derived when not given
+    # Trained entries: how they did on topics they never saw (UNSEEN_VERDICTS, and `by`: the held-out entry judged
+    # in their place). "lost" and "not judged" keep the entry out of recommendations (lost_on_unseen_topics).
+    unseen_topics: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.variants and self.kind != "pipeline":
@@ -117,6 +121,11 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
             _resolve_stages(path, i, m, by_name, index_of)
         if m.train:
             _check_train_base(path, i, m, by_name)
+        judge = by_name.get(m.unseen_topics.get("by")) if m.unseen_topics.get("by") else m
+        if m.unseen_topics.get("verdict") in ("kept", "lost") and not (judge and judge.train.get("hold_out")):
+            raise BenchError(f"{path}: models[{i}] '{m.name}': field 'unseen_topics.by' must name an entry built "
+                             "with train.hold_out (the model judged on unseen topics in its place), or the entry "
+                             "must hold out itself")
     for m in models:
         m.family = m.family or family(m, by_name)
     return models
@@ -206,7 +215,11 @@ RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "c
            "prune": "bi-encoder", "merge": "bi-encoder", "static-tune": "bi-encoder"}
 # The loader of what a recipe builds; sentence-transformers otherwise.
 RECIPE_LOADERS = {"static-distill": "model2vec", "static-tune": "model2vec"}
-TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed"}
+TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed", "hold_out"}
+# unseen_topics.verdict: "kept": at most 0.01 nDCG@10 below its base on the topic-disjoint task (or above it);
+# "lost": more than 0.01 below; "not judged": no held-out build of its recipe scored there yet.
+UNSEEN_VERDICTS = ("kept", "lost", "not judged")
+EXCLUDED_VERDICTS = ("lost", "not judged")
 TRAINED_MARKER = "training.json"  # written last: a folder without it is never trusted
 
 
@@ -240,9 +253,38 @@ def _check_train(label: str, item: dict) -> None:
         raise BenchError(f"{label}: field 'train.data' must be a non-empty list of file paths or globs")
     if not isinstance(train.get("params", {}), dict):
         raise BenchError(f"{label}: field 'train.params' must be a mapping")
+    if "hold_out" in train and train["hold_out"] not in HOLD_OUT:
+        raise BenchError(f"{label}: field 'train.hold_out' is {train['hold_out']!r}, expected one of "
+                         f"{', '.join(HOLD_OUT)} (the thquad era the build never reads)")
     seed = train.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise BenchError(f"{label}: field 'train.seed' must be an integer, got {seed!r}")
+
+
+def _check_unseen(label: str, item: dict) -> None:
+    unseen = item["unseen_topics"]
+    if "train" not in item:
+        raise BenchError(f"{label}: field 'unseen_topics' applies to trained entries only (a 'train' block)")
+    if not isinstance(unseen, dict) or unseen.get("verdict") not in UNSEEN_VERDICTS:
+        raise BenchError(f"{label}: field 'unseen_topics.verdict' must be one of {', '.join(UNSEEN_VERDICTS)}")
+    unknown = sorted(set(unseen) - {"verdict", "by", "note"})
+    if unknown:
+        raise BenchError(f"{label}: unknown field 'unseen_topics.{unknown[0]}' (allowed: by, note, verdict)")
+    for key in ("by", "note"):
+        if key in unseen and not isinstance(unseen[key], str):
+            raise BenchError(f"{label}: field 'unseen_topics.{key}' must be a string")
+
+
+def lost_on_unseen_topics(entries: list[ModelEntry]) -> dict[str, str]:
+    """{entry name: verdict} of the trained entries the recommendations leave out: lost to their base on unseen
+    topics, or never judged there. Pipelines with such a stage inherit its verdict."""
+    out = {e.name: e.unseen_topics["verdict"] for e in entries
+           if e.unseen_topics.get("verdict") in EXCLUDED_VERDICTS}
+    for e in entries:
+        hit = next((out[stage_name(s)] for s in e.stages if stage_name(s) in out), None)
+        if hit and e.name not in out:
+            out[e.name] = hit
+    return out
 
 
 def is_transformer_bi_encoder(entry: ModelEntry) -> bool:
@@ -344,6 +386,8 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
     mq = (item.get("options") or {}).get("max_questions")
     if mq is not None and (not isinstance(mq, int) or isinstance(mq, bool) or mq <= 0):
         raise BenchError(f"{label}: field 'options.max_questions' must be a positive integer, got {mq!r}")
+    if "unseen_topics" in item:
+        _check_unseen(label, item)
     variants = item.get("variants")
     if variants is not None and kind == "pipeline":
         raise BenchError(f"{label}: field 'variants' does not apply to a pipeline; name stage variants as 'model [variant]'")
@@ -391,7 +435,7 @@ def run_mismatch(entry: ModelEntry, built: dict, check_base: bool = True) -> str
     """trained_mismatch for a training.json already read (e.g. one kept in reports/training.json); check_base also
     compares the recorded base build with the base built in this cache."""
     want = entry.train
-    for key, default in (("recipe", None), ("base", None), ("seed", 0)):
+    for key, default in (("recipe", None), ("base", None), ("seed", 0), ("hold_out", None)):
         if built.get(key) != want.get(key, default):
             return f"{key}: built {built.get(key)!r}, registry {want.get(key, default)!r}"
     params = built.get("params") or {}

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError, Unavailable
-from bench.models.lexical import turkish_lower
+from bench.data.convert import turkish_lower
 
 WHEEL_MEMBER = "sadedegel/bblock/data/icu/vocabulary.hdf5"
 GROUP = "lower_"

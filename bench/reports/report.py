@@ -40,10 +40,11 @@ def label(r: ResultRecord) -> str:
     return f"{r.model} [{r.variant}]"
 
 
-def _model_cell(r: ResultRecord, adapted: set[str] = frozenset()) -> str:
+def _model_cell(r: ResultRecord, adapted: set[str] = frozenset(), lost=frozenset()) -> str:
     # A row scored on a sample of the questions says so where it is read; its deltas are over the common questions.
     name = f"{r.model} (on {r.n_queries} of {r.sampled_from} questions)" if r.sampled_from else r.model
-    return f"{name} {ADAPTED_MARK}" if _adapted(r, adapted) else name
+    name = f"{name} {ADAPTED_MARK}" if _adapted(r, adapted) else name
+    return f"{name} {UNSEEN_MARK}" if lost_on_unseen_topics(r, lost) else name
 
 
 ADAPTED_MARK = "†"
@@ -51,6 +52,18 @@ ADAPTED_NOTE = (f"{ADAPTED_MARK}: trained on text equal to this task's passages 
                 "it), or built from a model that was: no questions or relevance labels, but an unsupervised "
                 "adaptation to this corpus (an MLM stage, a distillation or inverse-cloze pairs on it), so its score "
                 "is measured on text it has read; `training.md` (Leakage) says which text.")
+
+
+UNSEEN_MARK = "‡"
+UNSEEN_NOTE = (f"{UNSEEN_MARK}: a trained model that lost to its base on topics it never saw (the topic-disjoint "
+               "task, `thquad_1792_1922`), or was never judged there, or a pipeline built on one (models.yaml "
+               "`unseen_topics`): shown, never recommended.")
+
+
+def lost_on_unseen_topics(r: ResultRecord, lost) -> bool:
+    """The row's model, or a stage of its pipeline, is one `lost` names (registry.lost_on_unseen_topics): lost to
+    its base on unseen topics or never judged there. Such a row is never recommended."""
+    return r.model in lost or any(registry.stage_name(s) in lost for s in r.stages or [])
 
 
 def _adapted(r: ResultRecord, adapted: set[str]) -> bool:
@@ -138,10 +151,11 @@ class Standing:
         return any(label(t) == label(r) for t in self.tied_best)
 
 
-def standing(records: list[ResultRecord], budgets=BUDGETS_MS) -> Standing | None:
+def standing(records: list[ResultRecord], budgets=BUDGETS_MS, lost=frozenset()) -> Standing | None:
     """Per latency budget, the cheapest row not significantly worse than the best overall; when no row in the
-    budget is, the cheapest one not significantly worse than the best in the budget. None: no timed rows."""
-    timed = [r for r in records if r.latency_p50_ms is not None]
+    budget is, the cheapest one not significantly worse than the best in the budget. None: no timed rows. Rows of
+    the models `lost` names (lost_on_unseen_topics) take no part: neither picked nor the best to tie with."""
+    timed = [r for r in records if r.latency_p50_ms is not None and not lost_on_unseen_topics(r, lost)]
     if not timed:
         return None
     best = max(timed, key=lambda r: (r.ndcg_at_10, -r.latency_p50_ms))
@@ -159,9 +173,9 @@ def standing(records: list[ResultRecord], budgets=BUDGETS_MS) -> Standing | None
     return Standing(best, vs_best, tied_best, picks)
 
 
-def recommendations(records: list[ResultRecord]) -> list[str]:
+def recommendations(records: list[ResultRecord], lost=frozenset()) -> list[str]:
     """The Markdown lines of `standing`: one per budget, then the best overall."""
-    st = standing(records)
+    st = standing(records, lost=lost)
     if st is None:
         return []
     best, vs_best, tied_best = st.best, st.vs_best, st.tied_best
@@ -197,7 +211,20 @@ def recommendations(records: list[ResultRecord]) -> list[str]:
                f"({faster(tied, 'faster')}; {t.diff:+.3f}, {_verdict(t)}).")
     lines.append(f"- **Best overall:** {label(best)} — {_score(best)}, p50 {p50(best)}, "
                  f"{num(best.throughput_per_s, 1)} passages/s." + tie)
-    return lines + _untimed_above(records, best)
+    return lines + _untimed_above([r for r in records if not lost_on_unseen_topics(r, lost)], best) + _left_out(
+        records, best, lost)
+
+
+def _left_out(records: list[ResultRecord], best: ResultRecord, lost) -> list[str]:
+    """Rows above the best recommendable one that the unseen-topics rule left out."""
+    above = [r for r in records if lost_on_unseen_topics(r, lost) and r.ndcg_at_10 is not None
+             and r.ndcg_at_10 > best.ndcg_at_10]
+    if not above:
+        return []
+    return [f"- **Not recommended ({UNSEEN_MARK}):** " + "; ".join(
+        f"{label(r)}, nDCG@10 {r.ndcg_at_10:.3f}" for r in sorted(above, key=lambda r: -r.ndcg_at_10))
+        + " score higher here, but each lost to its base on unseen topics or was never judged there "
+        "(models.yaml `unseen_topics`)."]
 
 
 def _untimed_above(records: list[ResultRecord], best: ResultRecord) -> list[str]:
@@ -479,8 +506,9 @@ def _bm25_sentence(dense: list[ResultRecord], vs_bm25: dict[str, stats.Paired]) 
 
 
 def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None = None,
-                  adapted: set[str] = frozenset()) -> str:
-    """The leaderboard; `adapted`: models that trained on this task's passages (marked, with a footnote)."""
+                  adapted: set[str] = frozenset(), lost=frozenset()) -> str:
+    """The leaderboard; `adapted`: models that trained on this task's passages (marked, with a footnote); `lost`:
+    models never to recommend (lost_on_unseen_topics; marked, with a footnote)."""
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: (-(r.ndcg_at_10 or 0), r.latency_p50_ms or 0))
     others = [r for r in records if r.status != "ok"]
     baseline = max((r for r in ok if r.kind == BASELINE_KIND), key=lambda r: r.ndcg_at_10 or 0, default=None)
@@ -513,7 +541,7 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
     for r in ok:
         to_bm25 = "baseline" if r is baseline else ("" if baseline is None else delta_cell(vs_bm25[label(r)]))
         to_best = "= best" if r is ok[0] else delta_cell(vs_best[label(r)])
-        rows.append([_model_cell(r, adapted), r.variant, num(r.ndcg_at_10), ci_cell(r), num(r.mrr_at_10), num(r.recall_at_1),
+        rows.append([_model_cell(r, adapted, lost), r.variant, num(r.ndcg_at_10), ci_cell(r), num(r.mrr_at_10), num(r.recall_at_1),
                      num(r.recall_at_10), to_bm25, to_best, _signed(r.ndcg_delta_vs_fp32),
                      _spread(r.latency_p50_ms, r.latency_p50_spread_pct, 2) + _machine_tag(letters, r), num(r.latency_p95_ms, 2),
                      _spread(r.throughput_per_s, r.throughput_spread_pct, 1), _gflops(r), _mb(r.disk_bytes),
@@ -534,16 +562,18 @@ def task_markdown(task: str, records: list[ResultRecord], plot_name: str | None 
         lines.append("")
         if any(_adapted(r, adapted) for r in ok):
             lines += [ADAPTED_NOTE, ""]
+        if any(lost_on_unseen_topics(r, lost) for r in ok):
+            lines += [UNSEEN_NOTE, ""]
         lines += [STATS_NOTE, ""]
         if baseline is not None:
             lines += [_bm25_sentence([r for r in ok if r.kind != BASELINE_KIND], vs_bm25), ""]
         verdicts = pipeline_verdicts(ok)
         if verdicts:
             lines += ["## Pipelines against their parts", ""] + verdicts + [""]
-        recs = recommendations(ok)
+        recs = recommendations(ok, lost)
         if recs:
             lines += ["## Recommendation", ""] + recs + [""]
-        lines += kind_section(ok) + abstention_section(ok)
+        lines += kind_section(ok) + abstention_section(ok, lost)
         front = pareto_front(ok)
         if front:
             lines += ["## Quality vs query latency", ""]
@@ -603,7 +633,7 @@ def _gap(a: dict) -> str:
     return "; ".join(short) or "meets both"
 
 
-def abstention_section(ok: list[ResultRecord]) -> list[str]:
+def abstention_section(ok: list[ResultRecord], lost=frozenset()) -> list[str]:
     """Can each row tell that no passage answers? AUROC of its top score, and abstention at a dev-chosen threshold."""
     rows = sorted((r for r in ok if r.abstention), key=lambda r: -(r.abstention.get("auroc") or 0))
     if not rows:
@@ -625,7 +655,7 @@ def abstention_section(ok: list[ResultRecord]) -> list[str]:
              tabulate(table, headers=["Model", "Variant", "AUROC", "Threshold", "Abstains (unanswerable)",
                                       "Answers (answerable)", "Short of the goal"],
                       tablefmt="github", disable_numparse=True), ""]
-    st = standing(ok)
+    st = standing(ok, lost=lost)
     pick = st.picks.get(max(BUDGETS_MS)) if st else None
     if pick is not None and pick.abstention:
         a = pick.abstention
@@ -637,7 +667,8 @@ def abstention_section(ok: list[ResultRecord]) -> list[str]:
     return lines
 
 
-def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
+def write_reports(records: list[ResultRecord], out: Path, lost=frozenset()) -> list[Path]:
+    """`lost`: registry.lost_on_unseen_topics of the registry the rows came from (marked, never recommended)."""
     # training.json beside results.json, when models were trained here
     read = run_store.passages_read(run_store.read_runs(out / run_store.RUNS_FILE))
     by_task: dict[str, list[ResultRecord]] = defaultdict(list)
@@ -650,6 +681,6 @@ def write_reports(records: list[ResultRecord], out: Path) -> list[Path]:
         has_plot = plot(task, [r for r in recs if r.status == "ok"], png)
         path = out / f"{slug(task)}.md"
         adapted = {m for m, tasks in read.items() if task in tasks}
-        path.write_text(task_markdown(task, recs, png.name if has_plot else None, adapted), encoding="utf-8")
+        path.write_text(task_markdown(task, recs, png.name if has_plot else None, adapted, lost), encoding="utf-8")
         written.append(path)
     return written

@@ -175,7 +175,11 @@ def data_files(entry, models_path: Path) -> list[Path]:
         if not found:
             raise BenchError(f"{models_path}: '{entry.name}': train.data: no file matches '{pattern}'")
         files += found
-    return files
+    kept = split.training_files(files, entry.train.get("hold_out"))
+    if not kept:
+        raise BenchError(f"{models_path}: '{entry.name}': train.data: every file is of the held-out era "
+                         f"{split.ERA} (train.hold_out: {entry.train.get('hold_out')})")
+    return kept
 
 
 def display_path(path: Path, root: str) -> str:
@@ -251,6 +255,8 @@ def drop_eval_questions(conv: convert.Converted, evals: dict) -> dict:
 def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, evals: dict | None = None):
     """(recipe call arguments, training questions, training paragraphs) from the data files."""
     recipe = entry.train["recipe"]
+    if evals is None:
+        evals = leakage.for_build(leakage.load_eval(), entry.train.get("hold_out"), leakage.held_out_tasks())[0]
     texts, conv = read_corpus(files)
     if recipe == "merge":
         other = _param_bi_encoder(entry, by_name, params, "with", "a transformer bi-encoder entry")
@@ -280,7 +286,6 @@ def prepare(entry, by_name: dict, files: list[Path], params: dict, seed: int, ev
         raise BenchError(f"train.data of '{entry.name}': no question-paragraph pairs on the train side of the "
                          f"paragraph split (recipe '{recipe}' needs SQuAD files with questions)")
     if params.get("exclude_eval_questions"):
-        evals = leakage.load_eval() if evals is None else evals
         params["excluded_eval_questions"] = drop_eval_questions(conv, evals)
     if recipe == "static-tune":  # its pairs need no mined negatives (in-batch negatives only)
         return _static_tune(entry, by_name, files, texts, conv, params, seed, evals)
@@ -401,10 +406,13 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
     base = by_name[entry.train["base"]]
     source = base_folder(base)
     evals = leakage.load_eval()
-    args, questions, paragraphs = prepare(entry, by_name, files, params, seed, evals)
+    hold_out = entry.train.get("hold_out")
+    # An entry that reads every era drops no training question for equalling one of the held-out era's.
+    dropped_for, trained_on, strict = leakage.for_build(evals, hold_out, leakage.held_out_tasks())
+    args, questions, paragraphs = prepare(entry, by_name, files, params, seed, dropped_for)
     excluded = params.pop("excluded_eval_questions", None)
     cloze = params.pop("ict_pairs", None)
-    counts = leakage.check(questions, paragraphs, evals=evals)
+    counts = leakage.check(questions, paragraphs, evals=evals, trained_on=trained_on, strict=strict)
 
     final = registry.trained_dir(entry)
     print(f"{entry.name}: training ({recipe} from '{base.name}') -> {final}", flush=True)
@@ -423,7 +431,9 @@ def build_one(entry, by_name: dict, models_path: Path, max_steps: int | None) ->
                if base.train else {}),
             "data": {display_path(f, entry.base_dir): sha256_file(f) for f in files},
             "split": "thquad-style SQuAD files: train side of bench.data.split (hash of paragraph text, 1 in "
-                     f"{split.DEV_BUCKETS} to dev)",
+                     f"{split.DEV_BUCKETS} to dev)" + (f"; the {split.ERA} era's files held out whole (train.hold_out: "
+                                                      f"{hold_out})" if hold_out else ""),
+            **({"hold_out": hold_out} if hold_out else {}),
             "wall_seconds": wall, **result,
             "leakage": counts,
             **({"excluded_eval_questions": excluded} if excluded is not None else {}),

@@ -132,6 +132,8 @@ def prepare(models_path: str | Path, names: list[str], out: str | Path) -> dict:
     keep = [root.name] + [e.name for e in todo]
     raw = yaml.safe_load(models_path.read_text(encoding="utf-8"))
     entries = [dict(m) for m in raw["models"] if m["name"] in keep]
+    for m in entries:  # a verdict may name a held-out entry the copy leaves out; training never reads it
+        m.pop("unseen_topics", None)
     for m in entries:
         if m["name"] == root.name:  # the cut base, loaded as a plain sentence-transformers folder
             m.update(loader="sentence-transformers", source=os.path.relpath(base.resolve(), registry_copy.parent),
