@@ -218,16 +218,11 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
 
     for entry, variant in tqdm(pairs, desc="candidates", unit="variant"):
         label = f"{entry.name} [{variant}]"
-        try:
-            candidate = encoders.load(entry, variant)
-        except Unavailable as u:
-            tqdm.write(f"skipped {label}: {u.reason}")
-            new += [_record(entry, variant, t, "skipped", reason=u.reason, fix=u.fix, **drops[t]) for t in data]
-            continue
-        except Exception as e:  # one broken candidate must not lose the others' results
-            tqdm.write(f"failed {label}: {one_line(e)}")
-            new += [_record(entry, variant, t, "failed", reason=one_line(e), fix="see the reason; check the registry entry",
-                            **drops[t]) for t in data]
+        candidate, problem = encoders.try_load(entry, variant)
+        if problem:
+            status, reason, fix = problem
+            tqdm.write(f"{status} {label}: {reason}")
+            new += [_record(entry, variant, t, status, reason=reason, fix=fix, **drops[t]) for t in data]
             continue
         rows = {}
         limit = entry.options.get("max_questions")

@@ -417,13 +417,10 @@ def scale(task: str, sizes: list[int], models="models.yaml", only=None, variants
     merged = read_records(path)
     for entry, variant in tqdm(pairs, desc="candidates", unit="variant"):
         label = f"{entry.name} [{variant}]"
-        try:
-            candidate = encoders.load(entry, variant)
-        except Unavailable as u:
-            tqdm.write(f"skipped {label}: {u.reason} (fix: {u.fix})")
-            continue
-        except Exception as e:  # one broken candidate must not lose the others' rows
-            tqdm.write(f"failed {label}: {one_line(e)}")
+        candidate, problem = encoders.try_load(entry, variant)
+        if problem:
+            status, reason, fix = problem
+            tqdm.write(f"{status} {label}: {reason} (fix: {fix})")
             continue
         try:
             rows = _candidate_rows(candidate, entry, variant, data, sets, qids, indexes, precisions, engine, address,

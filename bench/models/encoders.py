@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from bench.models.embcache import EmbeddingCache
-from bench.errors import BenchError, Unavailable
+from bench.errors import BenchError, Unavailable, one_line
 from bench.models.lexical import BM25
 from bench.models.loaders import LOADERS
 from bench.paths import cache_dir
@@ -356,6 +356,17 @@ def source_weights(entry: ModelEntry) -> str:
 
 def no_weights(entry: ModelEntry) -> str:
     return ""  # a pipeline: its stages' weights name it
+
+
+def try_load(entry: ModelEntry, variant: str | None = None):
+    """(candidate, None); or (None, (status, reason, fix)): 'skipped' where it cannot run here, 'failed' where it
+    broke while loading. One broken candidate must not lose the others' results."""
+    try:
+        return load(entry, variant), None
+    except Unavailable as u:
+        return None, ("skipped", u.reason, u.fix)
+    except Exception as e:
+        return None, ("failed", one_line(e), "see the reason; check the registry entry")
 
 
 def load(entry: ModelEntry, variant: str | None = None):
