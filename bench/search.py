@@ -311,6 +311,9 @@ def _collect(folder: Path, files: list[Path], old_files: dict):
             stats["skipped"] += 1
             continue
         if not chunks:
+            why = ("a .json file that is not a leaflet file (expected {\"prospektus\": [{\"ilacAdi\": ...}, ...]})"
+                   if path.suffix.lower() == ".json" else "no text in it")
+            tqdm.write(f"skipped {rel}: {why}")  # every skip says why: a silent count hides a wrong folder
             stats["skipped"] += 1
             continue
         new[(rel, sig)] = chunks

@@ -232,3 +232,17 @@ def test_a_long_query_is_not_echoed_in_full(tmp_path, tiny_registry, capsys):
                 "--results", tmp_path / "none.json"]) == 0
     head = capsys.readouterr().out.splitlines()[0]
     assert len(head) < 400 and "100,000 characters" in head
+
+
+def test_a_json_that_is_not_a_leaflet_file_is_skipped_with_its_reason(tmp_path, tiny_registry, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Van Gölü Türkiye'nin en büyük gölüdür.", encoding="utf-8")
+    (docs / "ayarlar.json").write_text('{"renk": "mavi"}', encoding="utf-8")
+    (docs / "bos.txt").write_text("   \n", encoding="utf-8")
+    assert run(["search", "index", docs, "--index", tmp_path / "idx", "--model", "bm25",
+                "--models", tiny_registry]) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "skipped ayarlar.json: a .json file that is not a leaflet file" in out
+    assert "skipped bos.txt: no text in it" in out and "skipped 2" in out
