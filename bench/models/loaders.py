@@ -60,6 +60,16 @@ def kinds() -> dict[str, set[str]]:
     return out
 
 
+STATIC_LOADERS = ("model2vec", "sadedegel")  # no transformer at query time: the static family
+
+
+def kind_family(kind: str, loader: str) -> str:
+    """The family that a row's kind and loader alone say (a student needs its train chain: registry.family)."""
+    if kind in ("lexical", "pipeline", "cross-encoder"):
+        return kind
+    return "static" if loader in STATIC_LOADERS else "dense"
+
+
 def variants(loader: str) -> tuple[str, ...]:
     """The runtime variants `loader` can give; the first is the model as loaded, the others are derived from it."""
     return LOADERS[loader].variants

@@ -138,10 +138,9 @@ STUDENT_RECIPES = ("prune",)  # a smaller transformer distilled from its base; s
 def family(entry: ModelEntry, by_name: dict) -> str:
     """The family a report colours a row by: its kind, a static model's loader, or a student's recipe, inherited
     along `train.base` (a student's trimmed vocabulary is still a student)."""
-    if entry.kind in ("lexical", "pipeline", "cross-encoder"):
-        return entry.kind
-    if entry.loader in ("model2vec", "sadedegel"):
-        return "static"
+    base = loaders.kind_family(entry.kind, entry.loader)
+    if base != "dense":
+        return base
     seen = set()
     while entry.train and entry.name not in seen:
         seen.add(entry.name)

@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from bench.measure import stats
 from bench.names import slug
-from bench.models import registry
+from bench.models import loaders, registry
 from bench.train import runs as run_store
 from bench.measure import results
 from bench.measure.results import ResultRecord
@@ -295,11 +295,7 @@ FAMILY_COLOURS = {"lexical": "black", "dense": "tab:blue", "static": "tab:green"
 
 def row_family(r: ResultRecord) -> str:
     """The record's family; records written before it was stamped get it from their kind and loader."""
-    if r.family:
-        return r.family
-    if r.kind in ("lexical", "pipeline", "cross-encoder"):
-        return r.kind
-    return "static" if r.loader in ("model2vec", "sadedegel") else "dense"
+    return r.family or loaders.kind_family(r.kind, r.loader)
 
 
 @dataclass
