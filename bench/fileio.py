@@ -10,14 +10,16 @@ from pathlib import Path
 from bench.errors import BenchError
 
 
-def parse_json(text: str, where: str):
-    """JSON from `text`; bad JSON is a BenchError naming `where` (a path, or 'path:line') and the line."""
+def parse_json(text: str, where: str, line: int | None = None):
+    """JSON from `text`; bad JSON is a one-line BenchError naming `where` (a path) and the line: `line` when `text`
+    is one line of a JSONL file, else the decoder's own line."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise BenchError(f"{where}: malformed JSON at line {e.lineno}: {e.msg}") from None
+        raise BenchError(f"{where}:{line or e.lineno}: malformed JSON: {e.msg}") from None
     except RecursionError:  # json's C parser recurses once per level: 100,000 '[' exhaust the stack
-        raise BenchError(f"{where}: JSON nested too deeply to read; expected a flat list or object") from None
+        at = f"{where}:{line}" if line else where
+        raise BenchError(f"{at}: JSON nested too deeply to read; expected a flat list or object") from None
 
 
 def read_json(path: Path):

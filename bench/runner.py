@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from bench import threads as bench_threads
 from bench import provenance
 from bench.names import slug
 from bench.data import convert
@@ -192,7 +192,7 @@ def run(models="models.yaml", tasks=None, only=None, variants=None, threads=None
     pairs = select(models, only, variants, profile)
     specs = taskdata.resolve(tasks)
     out = Path(out)
-    os.environ["BENCH_THREADS"] = str(threads)
+    bench_threads.use(threads)
     data, skipped, errors = load_tasks(specs)
     if not data:
         raise BenchError("; ".join(errors) or "no task could be loaded: "

@@ -8,7 +8,6 @@ per candidate x ANN index x vector precision -> scale.json records, scale.md and
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import provenance
+from bench import threads as bench_threads
+from bench import fileio, provenance
 from bench.data import distractors as dx
 from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
@@ -344,10 +344,7 @@ def _check_options(sizes, indexes, precisions, engine) -> None:
 def read_records(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise BenchError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from None
+    records = fileio.read_json(path)
     if not isinstance(records, list):
         raise BenchError(f"{path}: expected a JSON list of scale records")
     return records
@@ -360,10 +357,7 @@ def save_records(new: list[dict], path: Path) -> list[dict]:
     merged.update({tuple(r.get(k) for k in KEY): r for r in new})
     rows = sorted(merged.values(), key=lambda r: (r["task"], r["model"], r["variant"], r["size"], str(r["index"]),
                                                   str(r["precision"])))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    fileio.write_atomic(path, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     return rows
 
 
@@ -385,7 +379,7 @@ def scale(task: str, sizes: list[int], models="models.yaml", only=None, variants
     indexes, precisions = list(indexes), list(precisions)
     _check_options(sizes, indexes, precisions, engine)
     threads = threads or encoders.threads()
-    os.environ["BENCH_THREADS"] = str(threads)
+    bench_threads.use(threads)
     pairs = select(models, only, variants)
     spec = taskdata.resolve([task])[0]
     data = taskdata.load(spec)

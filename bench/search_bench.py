@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import threads as bench_threads
+
 THQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "thquad_train"
 FILE_PASSAGES = 1000  # passages per synthetic file: a folder of 10^3 files at 10^6 passages
 WORDS_PER_PASSAGE = 120  # bench.data.chunking.MAX_WORDS: what one passage holds
@@ -155,7 +157,7 @@ def ray_figures(args) -> None:
     start = time.perf_counter()
     for i in range(0, len(prepared), dense.batch_size):
         dense.embed(prepared[i:i + dense.batch_size], "passage")
-    rows = [{"engine": "local", "threads": os.environ.get("BENCH_THREADS") or os.cpu_count(),
+    rows = [{"engine": "local", "threads": bench_threads.count(),
              "passages_per_s": round(len(texts) / (time.perf_counter() - start), 1)}]
     ray_engine.connect(None)
     for actors in args.actors:

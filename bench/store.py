@@ -10,13 +10,13 @@ the whole index BrokenIndex: refused by `query`, rebuilt from scratch by `index`
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
+from bench import fileio
 from bench.data.chunking import Chunk
 from bench.errors import BenchError
 
@@ -245,9 +245,7 @@ class Writer:
 
         self.table.optimize()  # compacts the small files of many adds and deletes; a new version if it did
         manifest = {**manifest, "version": self.table.version}
-        tmp = self.index / f".{MANIFEST}.{os.getpid()}"
-        tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, self.index / MANIFEST)
+        fileio.write_atomic(self.index / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
         # Only now may older versions go (until the rename, the old manifest named one of them). Nothing is left
         # to compact, so this commits no version of its own and the manifest's stays the latest.
         with warnings.catch_warnings():

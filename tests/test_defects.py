@@ -151,6 +151,25 @@ def test_deeply_nested_json_is_a_one_line_error(tmp_path, tiny_registry, capsys)
     assert len(err) == 1 and "results.json" in err[0] and "nested" in err[0]
 
 
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("reader", ["convert", "leaflets", "jsonl", "scale"])
+def test_deeply_nested_json_is_one_line_in_every_reader(tmp_path, reader):
+    """Every JSON a user hands bench goes through one parser (bench.fileio), so none of them can raise RecursionError."""
+    from bench.data import convert, leaflets
+    from bench.errors import BenchError
+    from bench import scale
+
+    path = tmp_path / ("in.jsonl" if reader == "jsonl" else "in.json")
+    path.write_text(DEEP + ("\n" if reader == "jsonl" else ""), encoding="utf-8")
+    read = {"convert": convert.squad_pairs, "leaflets": leaflets.read, "scale": scale.read_records,
+            "jsonl": lambda p: list(convert.jsonl_objects(p, "'question'"))}[reader]
+    with pytest.raises(BenchError) as e:
+        read(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value) and "nested" in str(e.value)
+
+
 def test_ctrl_c_prints_interrupted_and_exits_130(tmp_path, tiny_registry, tiny_task, monkeypatch, capsys):
     from bench import runner
 

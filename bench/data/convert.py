@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import fileio
 from bench.errors import BenchError
 
 
@@ -85,10 +86,7 @@ def read_text(path: Path) -> str:
 
 
 def _load_json(path: Path):
-    try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise BenchError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from None
+    return fileio.parse_json(read_text(path), str(path))
 
 
 def squad_pairs(path: Path) -> tuple[list[Pair], list[tuple[str, str]]]:
@@ -156,10 +154,7 @@ def jsonl_objects(path: Path, expected: str):
     for lineno, line in lines(read_text(path)):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BenchError(f"{path}:{lineno}: malformed JSON: {e.msg}") from None
+        row = fileio.parse_json(line, str(path), lineno)
         if not isinstance(row, dict):
             raise BenchError(f"{path}:{lineno}: expected a JSON object with {expected}")
         yield lineno, row

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from bench.data import convert
 from bench.data.chunking import Chunk, chunk_text
+from bench import fileio
 from bench.errors import BenchError
 
 SECTIONS = {
@@ -31,10 +31,7 @@ def display_name(ilac_adi: str) -> str:
 def read(path: Path) -> list[dict]:
     """The leaflets, NFC-normalised (evidence is matched character for character against them)."""
     raw = convert.read_text(path)
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise BenchError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from None
+    data = fileio.parse_json(raw, str(path))
     items = data.get("prospektus") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise BenchError(f"{path}: expected a JSON object with a non-empty 'prospektus' list")

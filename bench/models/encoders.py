@@ -7,7 +7,6 @@ runtime only supplies `embed(texts, role) -> array`. BM25 scores directly.
 from __future__ import annotations
 
 import json
-import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from bench import threads as bench_threads
 from bench.models.embcache import EmbeddingCache
 from bench.errors import BenchError, Unavailable, one_line
 from bench.models.lexical import BM25
@@ -44,9 +44,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def threads() -> int:
-    """One fixed thread count for every runtime, so timings compare like with like."""
-    return int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
+threads = bench_threads.count
 
 
 @dataclass

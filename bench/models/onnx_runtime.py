@@ -7,12 +7,12 @@ The exported graph holds the transformer and the pooling, so onnxruntime returns
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from bench import threads as bench_threads
 from bench.errors import BenchError
 
 FILES = {"onnx-fp32": "model-fp32.onnx", "onnx-opt": "model-opt.onnx", "onnx-int8": "model-int8.onnx",
@@ -140,7 +140,7 @@ class OnnxEmbedder:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or int(os.environ.get("BENCH_THREADS", "0") or 0)
+        opts.intra_op_num_threads = threads or bench_threads.count()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import threads as bench_threads
 from bench.errors import BenchError
 
 BLOCK_GROUPS = 8  # batches per Ray block: large enough to amortise a task's overhead, small enough to spread work
@@ -84,7 +85,7 @@ class StageEncoder:
     """One Ray actor: loads the stage once, then embeds batch after batch (rows: id, group, text)."""
 
     def __init__(self, entry, variant: str, threads: int):
-        os.environ["BENCH_THREADS"] = str(threads)  # one actor per CPU: more threads would fight each other
+        bench_threads.use(threads)  # one actor per CPU: more threads would fight each other
         from bench.models import encoders
 
         self.dense = encoders.load(entry, variant)

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from bench import fileio
 from bench.measure import stats
 
 GRID = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
@@ -223,7 +223,5 @@ def write(records: list[dict], out) -> list[Path]:
     for task in sorted({r["task"] for r in records}):
         written += _plots([r for r in records if r["task"] == task], out, task)
     path = out / "scale.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(markdown(records, [p.name for p in written]), encoding="utf-8")
-    os.replace(tmp, path)
+    fileio.write_atomic(path, markdown(records, [p.name for p in written]))
     return written + [path]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench import fileio
 from bench.measure import results
 
 from bench.reports import report, training
@@ -184,7 +185,5 @@ def write_for(out_dir: str | Path) -> list[Path]:
     if text is None:
         return []
     target = out_dir / MARKDOWN
-    tmp = target.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    fileio.write_atomic(target, text)
     return [target]
