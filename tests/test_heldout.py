@@ -254,44 +254,44 @@ def test_the_standing_never_picks_a_row_that_lost_on_unseen_topics():
 
 def test_the_training_report_judges_held_out_entries_against_their_base_and_flags_a_wrong_declaration(
         tmp_path, tiny_model_dir):
-    from bench.reports import training
+    from bench.reports import unseen_topics
 
     n = 40
     base = {f"q{i}": 1.0 for i in range(n)}
     worse = {f"q{i}": (0.0 if i < 8 else 1.0) for i in range(n)}  # 0.2 below
     same = dict(base)
-    rows = [ResultRecord(task=training.DISJOINT_TASK, model=m, variant="torch-fp32", kind="bi-encoder", status="ok",
+    rows = [ResultRecord(task=unseen_topics.DISJOINT_TASK, model=m, variant="torch-fp32", kind="bi-encoder", status="ok",
                          ndcg_at_10=sum(q.values()) / n, per_query_ndcg=q)
             for m, q in (("tiny", base), ("held", worse), ("held too", same))]
     runs = {"held": {"recipe": "contrastive", "base": "tiny", "hold_out": "era"},
             "held too": {"recipe": "trim-vocab", "base": "tiny", "hold_out": "era"}}
-    assert [training.unseen_verdict(r, rows[0], "contrastive") for r in rows[1:]] == ["lost", "kept"]
+    assert [unseen_topics.unseen_verdict(r, rows[0], "contrastive") for r in rows[1:]] == ["lost", "kept"]
     # 0.8 of the teacher: within a pruned student's 0.02? no; a static model's 85%? no. 0.9 would pass the static one.
-    assert training.unseen_verdict(rows[1], rows[0], "prune") == "lost"
-    assert training.unseen_verdict(rows[1], rows[0], "static-distill") == "lost"
-    nine = ResultRecord(task=training.DISJOINT_TASK, model="s", variant="numpy-fp32", kind="bi-encoder", status="ok",
+    assert unseen_topics.unseen_verdict(rows[1], rows[0], "prune") == "lost"
+    assert unseen_topics.unseen_verdict(rows[1], rows[0], "static-distill") == "lost"
+    nine = ResultRecord(task=unseen_topics.DISJOINT_TASK, model="s", variant="numpy-fp32", kind="bi-encoder", status="ok",
                         ndcg_at_10=0.9, per_query_ndcg={f"q{i}": (0.0 if i < 4 else 1.0) for i in range(n)})
-    assert training.unseen_verdict(nine, rows[0], "static-distill") == "kept"
-    assert training.unseen_verdict(nine, rows[0], "contrastive") == "lost"
+    assert unseen_topics.unseen_verdict(nine, rows[0], "static-distill") == "kept"
+    assert unseen_topics.unseen_verdict(nine, rows[0], "contrastive") == "lost"
     extra = (TRAINED.format(name="held", hold=", hold_out: era", unseen="")
              + TRAINED.format(name="held too", hold=", hold_out: era", unseen="")
              + TRAINED.format(name="shipped", hold="", unseen="    unseen_topics: {verdict: kept, by: held}\n"))
     entries = registry.load_registry(_registry(tmp_path, tiny_model_dir, extra))
-    md = "\n".join(training._disjoint(rows, runs, entries))
+    md = "\n".join(unseen_topics.section(rows, runs, entries))
     assert "| held " in md and "| lost " in md and "| held too " in md and "| kept " in md
     assert "**The declared verdicts disagree with these rows:** shipped (declared kept, its held-out entry held: lost)" in md
 
 
 def test_the_disjoint_task_chooses_the_best_setting_of_a_recipe():
-    from bench.reports import training
+    from bench.reports import unseen_topics
 
     n = 20
-    base = ResultRecord(task=training.DISJOINT_TASK, model="static", variant="numpy-fp32", kind="bi-encoder",
+    base = ResultRecord(task=unseen_topics.DISJOINT_TASK, model="static", variant="numpy-fp32", kind="bi-encoder",
                         status="ok", ndcg_at_10=0.5, per_query_ndcg={f"q{i}": 0.5 for i in range(n)})
-    tried = [ResultRecord(task=training.DISJOINT_TASK, model=m, variant="numpy-fp32", kind="bi-encoder", status="ok",
+    tried = [ResultRecord(task=unseen_topics.DISJOINT_TASK, model=m, variant="numpy-fp32", kind="bi-encoder", status="ok",
                           ndcg_at_10=v, per_query_ndcg={f"q{i}": v for i in range(n)})
              for m, v in (("pairs 5", 0.6), ("pairs 0", 0.7))]
-    lines = training._chosen([(r, base, "static-tune") for r in tried])
+    lines = unseen_topics.chosen([(r, base, "static-tune") for r in tried])
     assert any("the disjoint task chooses pairs 0 [numpy-fp32] (0.700)" in line and "pairs 5 [numpy-fp32] +0.100*"
                in line for line in lines)
-    assert training._chosen([(tried[0], base, "static-tune")]) == []
+    assert unseen_topics.chosen([(tried[0], base, "static-tune")]) == []

@@ -115,7 +115,7 @@ def cmd_report(args) -> int:
         from bench.scale import read_records
 
         written += scale_report.write(read_records(out / "scale.json"), out)
-    for path in written + training.write_for(out, args.models, required=args.training_only) + students.write_for(out):
+    for path in written + training.write_for(out, args.models, required=args.training_only) + students.write_for(out, args.models):
         print(f"wrote {path}")
     return 0
 

@@ -15,8 +15,8 @@ SPEED_CODE = ("bench.models", "bench.measure.speed", "bench.measure.timing", "be
 
 
 def model_identity(entry) -> str:
-    # Notes, and which other variants an entry lists, do not shape this variant's timing.
-    described = {k: v for k, v in entry.to_dict().items() if k not in ("notes", "variants")}
+    # Notes, report labels, and which other variants an entry lists, do not shape this variant's timing.
+    described = {k: v for k, v in entry.to_dict().items() if k not in ("notes", "variants", "short", "role")}
     stages = [[model_identity(s), v] for s, v in entry.stage_entries]
     return provenance.sha256_text(json.dumps(described, sort_keys=True), json.dumps(stages),
                                   loaders.LOADERS[entry.loader].call("weights", entry))

@@ -45,6 +45,10 @@ class ModelEntry:
     # Trained entries: how they did on topics they never saw (UNSEEN_VERDICTS, and `by`: the held-out entry judged
     # in their place). "lost" and "not judged" keep the entry out of recommendations (lost_on_unseen_topics).
     unseen_topics: dict = field(default_factory=dict)
+    # Report labels, never a registry name in code: `short` names the entry in training.md's ablation (an entry with
+    # one is a rung of it), `role` says what it is in students.md.
+    short: str = ""
+    role: str = ""
 
     def __post_init__(self):
         if not self.variants and self.kind != "pipeline":
@@ -373,7 +377,7 @@ def _parse_entry(path: Path, i: int, item) -> ModelEntry:
         )
     if loader == "sadedegel" and not re.match(r"^sadedegel==[0-9][0-9A-Za-z.]*$", item["source"].strip()):
         raise BenchError(f"{label}: field 'source' must pin the wheel as 'sadedegel==VERSION', got '{item['source']}'")
-    for key in ("query_prefix", "passage_prefix", "install"):
+    for key in ("query_prefix", "passage_prefix", "install", "short", "role"):
         if key in item and not isinstance(item[key], str):
             raise BenchError(f"{label}: field '{key}' must be a string")
     msl = item.get("max_seq_length")
