@@ -35,7 +35,6 @@ from bench.paths import cache_dir
 from bench.data.retrieval import passage_text
 
 SUFFIXES = (".txt", ".md", ".pdf", ".json")
-FALLBACK = ("multilingual-e5-small (Q4-dequantized)", "onnx-int8")
 PREFERRED_TASKS = ("drug_leaflets", "tr_mini_wiki", "xquad_tr")
 BUDGET_MS = 50
 
@@ -45,13 +44,14 @@ def default_index() -> Path:
 
 
 def default_model(index: Path, folder: Path, results_path: Path, names: set[str], task: str | None = None,
-                  budget_ms: float | None = None) -> tuple[str, str, str]:
+                  budget_ms: float | None = None, fallback: tuple[str, str] | None = None) -> tuple[str, str, str]:
     """(model, variant, why) when --model is not given: the model of this folder's existing index (so re-indexing
     stays incremental), unless --task or --budget-ms asks for a recommendation; else the leaderboard's pick."""
     kept = None if task or budget_ms is not None else _index_model(index, folder)
     if kept:
         return (*kept, f"kept: the index at {index} was built from this folder with it; pass --model to choose another")
-    return recommended_model(results_path, folder, names, task, BUDGET_MS if budget_ms is None else budget_ms)
+    return recommended_model(results_path, folder, names, task, BUDGET_MS if budget_ms is None else budget_ms,
+                             fallback)
 
 
 def _index_model(index: Path, folder: Path) -> tuple[str, str] | None:
@@ -65,14 +65,22 @@ def _index_model(index: Path, folder: Path) -> tuple[str, str] | None:
 
 
 def recommended_model(results_path: Path, folder: Path, names: set[str], task: str | None = None,
-                      budget_ms: float = BUDGET_MS) -> tuple[str, str, str]:
+                      budget_ms: float = BUDGET_MS, fallback: tuple[str, str] | None = None) -> tuple[str, str, str]:
     """(model, variant, why): what the leaderboard recommends under `budget_ms` for the task closest to `folder`
-    (or `task`), among the rows of registry entries `names`, by the report's rule; else a stated fallback."""
+    (or `task`), among the rows of registry entries `names`, by the report's rule; else `fallback` (the registry's
+    profile 'search'), stated."""
+
+    def fall_back(why: str) -> tuple[str, str, str]:
+        if fallback is None:
+            raise BenchError(f"no model to index with ({why}) and no fallback: pass --model, or name one in the "
+                             "registry's profile 'search'")
+        return (*fallback, f"fallback ({why})")
+
     from bench.measure import results
     from bench.reports import report
 
     if not results_path.exists():
-        return (*FALLBACK, f"fallback (no leaderboard at {results_path})")
+        return fall_back(f"no leaderboard at {results_path}")
     by_task: dict[str, list] = {}
     for r in results.read(results_path):
         if r.status == "ok" and r.model in names and r.kind != "cross-encoder":
@@ -81,12 +89,12 @@ def recommended_model(results_path: Path, folder: Path, names: set[str], task: s
         raise BenchError(f"--task: {results_path} has no measured rows of task '{task}' for entries of the registry "
                          f"(tasks with rows: {', '.join(sorted(by_task)) or 'none'})")
     if not by_task:
-        return (*FALLBACK, f"fallback (no measured rows in {results_path} for entries of the registry)")
+        return fall_back(f"no measured rows in {results_path} for entries of the registry")
     chosen, how = (task, "task chosen with --task") if task else closest_task(folder, sorted(by_task))
     st = report.standing(by_task[chosen], [budget_ms])
     pick = st.picks[budget_ms] if st else None
     if pick is None:
-        return (*FALLBACK, f"fallback (nothing measured for {chosen} in {results_path} runs under {budget_ms:g} ms)")
+        return fall_back(f"nothing measured for {chosen} in {results_path} runs under {budget_ms:g} ms")
     rule = "cheapest row not significantly worse than the best" + ("" if st.tied(pick) else " within the budget")
     return pick.model, pick.variant, f"recommended for {chosen} under {budget_ms:g} ms in {results_path}: {rule}; {how}"
 

@@ -10,6 +10,7 @@ import pytest
 from bench import cli, search
 from bench.models import encoders, registry
 from bench.measure import results
+from bench.errors import BenchError
 from bench.measure.results import ResultRecord
 from conftest import write_beir
 
@@ -245,8 +246,11 @@ def test_re_indexing_without_model_keeps_the_index_model(leaderboard, registry_p
 def test_fallbacks_are_stated(tmp_path, monkeypatch, leaderboard):
     folder = health_folder(tmp_path)
     names = {"bm25", "tiny", "hybrid"}
-    model, variant, why = search.recommended_model(tmp_path / "none.json", folder, names)
-    assert (model, variant) == search.FALLBACK and "no leaderboard" in why
+    fallback = ("tiny", "torch-fp32")
+    model, variant, why = search.recommended_model(tmp_path / "none.json", folder, names, fallback=fallback)
+    assert (model, variant) == fallback and "no leaderboard" in why
+    with pytest.raises(BenchError, match="profile 'search'"):  # a registry without one: said, not a traceback
+        search.recommended_model(tmp_path / "none.json", folder, names)
     # No task corpus can be read: the preferred order decides, and says so.
     monkeypatch.setenv("BENCH_TASKS_DIR", str(tmp_path / "empty"))
     rows = [row(t, "bm25", "bm25s", "lexical", 30, 0.1) for t in ("zeta", "xquad_tr", "drug_leaflets")]
@@ -254,5 +258,6 @@ def test_fallbacks_are_stated(tmp_path, monkeypatch, leaderboard):
     model, variant, why = search.recommended_model(tmp_path / "r.json", folder, names)
     assert (model, variant) == ("bm25", "bm25s") and "for drug_leaflets" in why and "no task corpus" in why
     # Nothing measured within the budget: stated, and the fallback.
-    model, variant, why = search.recommended_model(leaderboard, folder, names, task="saglik", budget_ms=0.01)
-    assert (model, variant) == search.FALLBACK and "under 0.01 ms" in why
+    model, variant, why = search.recommended_model(leaderboard, folder, names, task="saglik", budget_ms=0.01,
+                                                   fallback=fallback)
+    assert (model, variant) == fallback and "under 0.01 ms" in why

@@ -20,6 +20,18 @@ def _retriever(entries: dict, name: str, variant, models_path):
     return entry, entry_variant(entry, variant)
 
 
+SEARCH_PROFILE = "search"  # the registry profile naming the model search falls back to without a recommendation
+
+
+def search_fallback(entries: dict, models_path) -> tuple[str, str] | None:
+    """(model, variant) of the registry's profile 'search'; None where the registry has none."""
+    profile = registry.load_profiles(models_path).get(SEARCH_PROFILE)
+    if profile is None:
+        return None
+    name, variant = profile.entries[0]
+    return name, variant or entries[name].base_variant
+
+
 def _search_index(args, index: Path) -> int:
     from bench import search
 
@@ -32,7 +44,7 @@ def _search_index(args, index: Path) -> int:
         # An entry that lost to its base on unseen topics (or was never judged there) is never the default pick.
         names = set(entries) - set(registry.lost_on_unseen_topics(list(entries.values())))
         name, chosen, why = search.default_model(index, folder, Path(args.results), names, args.task,
-                                                 args.budget_ms)
+                                                 args.budget_ms, search_fallback(entries, args.models))
         variant = variant or chosen
         print(f"model: {name} [{variant}] ({why})")
     entry, variant = _retriever(entries, name, variant, args.models)
