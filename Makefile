@@ -45,70 +45,43 @@ bench-all: $(STAMP) wheels
 # contrastive models (the ablation) both; the MLM-only stage torch-fp32 (an intermediate, nobody ships it); the
 # trimmed vocabularies onnx-int8 (they exist to shrink the shipped int8 form; in torch-fp32 a text whose pieces all
 # survive embeds bit for bit as untrimmed). `make bench` scores the variants models.yaml names that are left.
-CONTRASTIVE := "e5-small contrastive" "e5-small MLM+contrastive"
-GRADIENT := "e5-small MLM-adapted" $(CONTRASTIVE)
-TRIMMED := "e5-small Turkish-trimmed" "e5-small contrastive Turkish-trimmed"
-STATIC := "e5-small static (model2vec)" "e5-small static, tuned" "e5-small static, corpus-tuned"
-TRAINED := $(GRADIENT) $(STATIC) "e5-small cross-encoder (trained)" $(TRIMMED)
-TRAIN_TASKS := tr_mini_wiki xquad_tr drug_leaflets thquad_dev
-RERANK_TASKS := drug_leaflets thquad_dev
-BASELINES := "multilingual-e5-small (Q4-dequantized)" "BM25 (Turkish Snowball)" "Hybrid RRF (BM25 + e5-small)"
-RERANKERS := "BM25 → trained cross-encoder (top 20)" "Hybrid RRF → trained cross-encoder (top 20)"
-# The topic-disjoint ablation (models.yaml "era held out"; bench/train/split.py): the same recipes built without
+# The names live in models.yaml's profiles (train, train-baselines, ... train-rerankers); this target says how each is
+# run. The topic-disjoint ablation (models.yaml "era held out"; bench/data/split.py): the same recipes built without
 # the 1792-1922 thquad file and scored on it (task thquad_1792_1922, all 246 thquad paragraphs searched), beside
 # their bases. The shipped entries above read that file, so they are not scored there; their models.yaml
 # `unseen_topics` verdict comes from these rows. The contrastive twin costs what the contrastive model does (50 MNRL
 # steps); the static and trimmed ones minutes.
+TRAIN_TASKS := tr_mini_wiki xquad_tr drug_leaflets thquad_dev
+RERANK_TASKS := drug_leaflets thquad_dev
 DISJOINT_TASK := thquad_1792_1922
-HELD_OUT_GRADIENT := "e5-small contrastive (era held out)" "e5-small MLM-adapted (era held out)"
-HELD_OUT_CHEAP := "e5-small static from the base (era held out)" "e5-small static from the base, tuned (era held out)" \
-	"e5-small static from the base, fitted only (era held out)" \
-	"e5-small static from the base, tuned 1 pair epoch (era held out)" "e5-small Turkish-trimmed (era held out)"
+RUN := $(PY) -m bench run --models models.yaml --out reports
 
 train: $(STAMP) wheels
-	$(PY) -m bench train $(TRAINED) $(HELD_OUT_CHEAP) $(HELD_OUT_GRADIENT) --models models.yaml
-	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks thquad_dev $(DISJOINT_TASK) \
-		--only $(BASELINES) --variants torch-fp32 onnx-int8 bm25s bm25s+onnx-int8
-	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(DISJOINT_TASK) \
-		--only $(HELD_OUT_CHEAP) $(HELD_OUT_GRADIENT) --variants torch-fp32 numpy-fp32
-	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) --only $(CONTRASTIVE)
-	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) \
-		--only "e5-small MLM-adapted" --variants torch-fp32
-	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) --only $(TRIMMED) \
-		--variants onnx-int8
-	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(TRAIN_TASKS) --only $(STATIC) \
-		"sadedegel word vectors (idf)" "BM25 (Turkish Snowball)"
-	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(RERANK_TASKS) --only $(RERANKERS)
+	$(PY) -m bench train --profile train --models models.yaml
+	$(RUN) --no-speed --tasks thquad_dev $(DISJOINT_TASK) --profile train-baselines \
+		--variants torch-fp32 onnx-int8 bm25s bm25s+onnx-int8
+	$(RUN) --no-speed --tasks $(DISJOINT_TASK) --profile train-held-out --variants torch-fp32 numpy-fp32
+	$(RUN) --no-speed --tasks $(TRAIN_TASKS) --profile train-contrastive
+	$(RUN) --no-speed --tasks $(TRAIN_TASKS) --profile train-mlm --variants torch-fp32
+	$(RUN) --no-speed --tasks $(TRAIN_TASKS) --profile train-trimmed --variants onnx-int8
+	$(RUN) --rounds 3 --tasks $(TRAIN_TASKS) --profile train-static
+	$(RUN) --rounds 3 --tasks $(RERANK_TASKS) --profile train-rerankers
 	$(PY) -m bench report --training-only --models models.yaml --out reports
 
 # The full-size recipes and the layer-pruned students: minutes on a GPU (`bench train` uses one when torch sees it),
 # hours on two cores. Without a GPU here, README "Training on a GPU machine" trains them elsewhere and brings them
 # back (bench.train.transfer); this target then finds them built and only scores them.
-FULL := "e5-small contrastive (full)" "e5-small contrastive (full), seed 14" "e5-small MLM+contrastive (full)" \
-	"e5-small contrastive (full) + base, averaged" "e5-small MLM+contrastive (full) + base, averaged" \
-	"e5-small cross-encoder (full)" "e5-small 6-layer student" "e5-small 4-layer student"
-# No gradient steps: trimmed vocabularies and the static model, built from the models above on any machine.
-FULL_DERIVED := "e5-small contrastive (full) + base, averaged, Turkish-trimmed" "e5-small 6-layer student Turkish-trimmed" \
-	"e5-small 4-layer student Turkish-trimmed" "e5-small (full) static (model2vec)" "e5-small (full) static, tuned" \
-	"e5-small (full) static, corpus-tuned"
-FULL_ENCODERS := "e5-small contrastive (full)" "e5-small contrastive (full), seed 14" "e5-small MLM-adapted (full)" \
-	"e5-small MLM+contrastive (full)" "e5-small contrastive (full) + base, averaged" \
-	"e5-small MLM+contrastive (full) + base, averaged" "e5-small 6-layer student" "e5-small 4-layer student" \
-	$(FULL_DERIVED) "Hybrid RRF (BM25 + trained e5-small)"
-FULL_RERANKERS := "BM25 → cross-encoder (full) (top 20)" "Hybrid RRF → cross-encoder (full) (top 20)" \
-	"BM25 → cross-encoder (full) (top 20, rank-fused)" "Hybrid RRF → cross-encoder (full) (top 20, rank-fused)"
+# The names: models.yaml's profiles train-full (built), train-full-encoders, train-full-timed, train-full-rerankers.
 
 # Quality on every task; speed on drug_leaflets only (the timings do not depend on the task much, and each timed
 # variant costs minutes on two cores), with the base and BM25 timed in the same run for the students' comparison.
 # The (full) re-ranking pipelines read every question of their two tasks and are timed in 3 rounds: on two cores
 # about 55 min of cross-encoder scoring the first time (drug_leaflets 19, thquad_dev 36), then cached by pair.
 train-full: $(STAMP) wheels
-	$(PY) -m bench train $(FULL) $(FULL_DERIVED) --models models.yaml
-	$(PY) -m bench run --models models.yaml --out reports --no-speed --tasks $(TRAIN_TASKS) --only $(FULL_ENCODERS)
-	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks drug_leaflets --only $(FULL_ENCODERS) \
-		"multilingual-e5-small (Q4-dequantized)" "e5-small Turkish-trimmed" "BM25 (Turkish Snowball)" \
-		"sadedegel word vectors (idf)"
-	$(PY) -m bench run --models models.yaml --out reports --rounds 3 --tasks $(RERANK_TASKS) --only $(FULL_RERANKERS)
+	$(PY) -m bench train --profile train-full --models models.yaml
+	$(RUN) --no-speed --tasks $(TRAIN_TASKS) --profile train-full-encoders
+	$(RUN) --rounds 3 --tasks drug_leaflets --profile train-full-timed
+	$(RUN) --rounds 3 --tasks $(RERANK_TASKS) --profile train-full-rerankers
 	$(PY) -m bench report --models models.yaml --out reports
 
 # The corpus-size sweep (bench scale) on drug_leaflets, into reports/scale.{json,md} and the plots. Sized for two
@@ -117,14 +90,13 @@ train-full: $(STAMP) wheels
 # encoding runs at ~10 passages/s here; scale.md gives passages/s x N beyond that, marked extrapolated). Each passage
 # is embedded once and cached, so an interrupted run resumes where it stopped. Progress bars carry an ETA. On the
 # shared machine only BM25's half of the 10^6 step was run (README, "At the size of a real corpus").
+# The names: models.yaml's profiles scale-static and scale-dense.
 SCALE_TASK := drug_leaflets
-SCALE_STATIC := "BM25 (Turkish Snowball)" "sadedegel word vectors (idf)"
-SCALE_DENSE := "multilingual-e5-small (Q4-dequantized)" "Hybrid RRF (BM25 + e5-small)"
 
 scale: $(STAMP) wheels
-	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000 10000 100000 --only $(SCALE_STATIC) --out reports
-	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000000 --only $(SCALE_STATIC) --index exact --out reports
-	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000 10000 --only $(SCALE_DENSE) \
+	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000 10000 100000 --profile scale-static --out reports
+	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000000 --profile scale-static --index exact --out reports
+	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000 10000 --profile scale-dense \
 		--variants onnx-int8 bm25s+onnx-int8 --out reports
 
 test: $(STAMP)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.cli.common import lookup, out_folder, registry_entries, speed_options, threads
+from bench.cli.common import (lookup, narrowed_profile, out_folder, profile_names, registry_entries,
+                              speed_options, threads)
 from bench.data import tasks
 from bench.models import encoders, registry
 from bench.measure import flops, peaks, speed
@@ -165,7 +166,8 @@ def cmd_scale(args) -> int:
     from bench.scale import scale
 
     out_folder(args.out)
-    scale(task=args.task, sizes=args.sizes, models=args.models, only=args.only, variants=args.variants,
+    only = narrowed_profile(args.models, args.profile, args.only) if args.profile else args.only
+    scale(task=args.task, sizes=args.sizes, models=args.models, only=only, variants=args.variants,
           indexes=args.index, precisions=args.precision, engine=args.engine, address=args.address, out=args.out,
           distractor_dirs=args.distractors, threads=threads(args))
     return 0
@@ -174,7 +176,10 @@ def cmd_scale(args) -> int:
 def cmd_train(args) -> int:
     from bench.train.build import build
 
-    for record in build(args.name, args.models, args.max_steps, args.force):
+    names = profile_names(args.models, args.profile, args.name)
+    if not names:
+        raise BenchError("train: name the registry entries to build, or a profile of them with --profile")
+    for record in build(names, args.models, args.max_steps, args.force):
         leaks = ", ".join(f"{t}: {c.get('questions', '-')} q / {c.get('paragraphs', '-')} p"
                           for t, c in record["leakage"].items())
         steps = f"{record['steps']} steps, " if record.get("steps") else ""  # none for static-distill, trim, merge

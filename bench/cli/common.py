@@ -21,6 +21,26 @@ def lookup(entries: dict, name: str, flag: str, models_path):
     return entries[name]
 
 
+def profile_names(models_path, profile: str | None, names=None, flag: str = "--profile") -> list[str]:
+    """The entry names of registry profile `profile` (in its order) then `names`, each once; `names` alone without
+    a profile."""
+    listed = []
+    if profile:
+        profiles = registry.load_profiles(models_path)
+        if profile not in profiles:
+            raise BenchError(f"{flag}: no profile '{profile}' in {models_path} (has: {', '.join(profiles) or 'none'})")
+        listed = [n for n, _ in profiles[profile].entries]
+    return list(dict.fromkeys(listed + list(names or [])))
+
+
+def narrowed_profile(models_path, profile: str, only=None) -> list[str]:
+    """The entry names of `profile`, narrowed to `only` where given (as `bench run --profile P --only ...`)."""
+    names = [n for n in profile_names(models_path, profile) if not only or n in only]
+    if not names:
+        raise BenchError(f"--only: none of {', '.join(only)} is in profile '{profile}'")
+    return names
+
+
 def out_folder(path, flag: str = "--out") -> Path:
     """Checked before any work: a file in the way would otherwise surface only when the results are written."""
     path = Path(path)

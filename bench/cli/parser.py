@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--task", required=True)
     sc.add_argument("--sizes", nargs="+", type=positive_int, required=True, help="corpus sizes in passages (>= the task's)")
     sc.add_argument("--models", default="models.yaml")
+    sc.add_argument("--profile", help="sweep the entries of this profile of the registry (make scale: scale-static, "
+                    "scale-dense); --only narrows it")
     sc.add_argument("--only", nargs="+")
     sc.add_argument("--variants", nargs="+")
     sc.add_argument("--index", nargs="+", default=["exact", "hnsw"], help="exact, hnsw (bench/index)")
@@ -135,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--write", action="store_true", help="(re)write the baseline from the current code")
     ck.set_defaults(fn=cmd_check)
     tr = sub.add_parser("train", help="build a registry entry that has a 'train:' block (and its trained bases first)")
-    tr.add_argument("name", nargs="+", help="registry entries to build (with their trained bases, bases first)")
+    tr.add_argument("name", nargs="*", help="registry entries to build (with their trained bases, bases first)")
+    tr.add_argument("--profile", help="build the entries of this profile of the registry too (make train: train), "
+                    "in its order")
     tr.add_argument("--models", default="models.yaml")
     tr.add_argument("--max-steps", type=positive_int, help="stop each recipe after this many optimizer steps (a quick build)")
     tr.add_argument("--force", action="store_true", help="rebuild NAME even when it is already built")
