@@ -76,7 +76,8 @@ def test_two_series_stay_apart_and_a_different_seed_is_no_control(tmp_path):
 
 
 def test_a_registry_without_short_labels_has_no_ladder(tmp_path):
-    ladder = ablation.ladder(load(tmp_path, "  - name: words\n    kind: lexical\n    loader: bm25\n    source: bm25s\n"))
+    only_words = "  - name: words\n    kind: lexical\n    loader: bm25\n    source: bm25s\n"
+    ladder = ablation.ladder(load(tmp_path, only_words))
     assert ladder.models == [] and ladder.steps == [] and ladder.base is None
 
 

@@ -116,7 +116,8 @@ def cmd_report(args) -> int:
         from bench.scale import read_records
 
         written += scale_report.write(read_records(out / "scale.json"), out)
-    for path in written + training.write_for(out, args.models, required=args.training_only) + students.write_for(out, args.models):
+    written += training.write_for(out, args.models, required=args.training_only) + students.write_for(out, args.models)
+    for path in written:
         print(f"wrote {path}")
     return 0
 

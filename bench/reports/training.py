@@ -117,7 +117,8 @@ def _verdicts(ok: list[ResultRecord], shown: Rows) -> list[str]:
             if ref is None:
                 continue
             tag = row.variant if ref.variant == row.variant else f"{row.variant} against {ref.variant}"
-            lines.append(f"- **{short.get(before, before)} → {short.get(after, after)}** [{tag}]: {_judge(paired(row, ref))}.")
+            step = f"{short.get(before, before)} → {short.get(after, after)}"
+            lines.append(f"- **{step}** [{tag}]: {_judge(paired(row, ref))}.")
     by_label = {label(r): r for r in ok}
     for pipeline, (first, _) in shown.pipelines.items():
         for row in by_model.get(pipeline, []):
