@@ -69,7 +69,7 @@ def recommended_model(results_path: Path, folder: Path, names: set[str], task: s
     """(model, variant, why): what the leaderboard recommends under `budget_ms` for the task closest to `folder`
     (or `task`), among the rows of registry entries `names`, by the report's rule; else a stated fallback."""
     from bench.measure import results
-    from bench.reports import report
+    from bench.reports import standings
 
     if not results_path.exists():
         return (*FALLBACK, f"fallback (no leaderboard at {results_path})")
@@ -83,7 +83,7 @@ def recommended_model(results_path: Path, folder: Path, names: set[str], task: s
     if not by_task:
         return (*FALLBACK, f"fallback (no measured rows in {results_path} for entries of the registry)")
     chosen, how = (task, "task chosen with --task") if task else closest_task(folder, sorted(by_task))
-    st = report.standing(by_task[chosen], [budget_ms])
+    st = standings.standing(by_task[chosen], [budget_ms])
     pick = st.picks[budget_ms] if st else None
     if pick is None:
         return (*FALLBACK, f"fallback (nothing measured for {chosen} in {results_path} runs under {budget_ms:g} ms)")

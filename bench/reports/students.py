@@ -10,7 +10,8 @@ from tabulate import tabulate
 from bench import fileio
 from bench.measure import results
 
-from bench.reports import report, training
+from bench.reports import training
+from bench.reports.machines import machine_groups, same_machine
 from bench.train import runs as run_store
 from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
@@ -102,7 +103,7 @@ def student_verdicts(rows: dict, tasks: list[str]) -> list[str]:
         timed = [(r, b) for t, r in zip(tasks, mine) if r and r.throughput_per_s
                  and (b := rows.get((t, BASE, REFERENCE_VARIANT))) and b.throughput_per_s]
         speed, base_speed = next(((r.throughput_per_s, b.throughput_per_s) for r, b in timed
-                                  if report.same_machine(r, b)), (None, None))
+                                  if same_machine(r, b)), (None, None))
         losses = {}
         for t, r in zip(tasks, mine):
             teacher = rows.get((t, TEACHER, REFERENCE_VARIANT))
@@ -153,7 +154,7 @@ def render(records: list[ResultRecord], corpus_adapted: dict[str, str] | None = 
         return None
     tasks = [t for t in EVAL_TASKS if any(k[0] == t for k in rows)]
     timed = [r for r in rows.values() if r.latency_p50_ms is not None]
-    groups = report.machine_groups(timed)
+    groups = machine_groups(timed)
     machines = sorted({f"{r.cpu} ({r.simd}, {r.threads} threads)" for r in timed})
     if len(groups) > 1:  # one label, machines of different speed: say so, with what each one's GEMM peak was
         machines = [f"{len(groups)} machines of different speed labelled {', '.join(machines)} (fp32 GEMM peaks "
