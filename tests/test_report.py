@@ -308,9 +308,10 @@ def test_a_new_leaderboard_column_is_one_table_row(monkeypatch):
     from bench.reports.leaderboard import Column
     from bench.reports.cells import num
 
-    monkeypatch.setattr(leaderboard, "COLUMNS", leaderboard.COLUMNS + [
-        Column("Queries/s", lambda r, board: num(1000 / r.latency_p50_ms, 0) if r.latency_p50_ms else ""),
-    ])
+    from tests.test_recipes import readme_block
+
+    shown = readme_block("# bench/reports/leaderboard.py, in COLUMNS").strip().rstrip(",")
+    monkeypatch.setattr(leaderboard, "COLUMNS", leaderboard.COLUMNS + [eval(shown, {"Column": Column, "num": num})])
     table = next(b for b in leaderboard.task_markdown("t", ROWS).split("\n\n") if b.startswith("| Model"))
     header, _, *rows = table.splitlines()
     assert [c.strip() for c in header.split("|")][-2] == "Queries/s"
