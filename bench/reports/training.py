@@ -16,10 +16,12 @@ from bench.errors import BenchError
 from bench.measure import stats
 from bench.models import loaders, registry
 from bench.measure import results
-from bench.reports import report, training_runs, unseen_topics
+from bench.reports import training_runs, unseen_topics
 from bench.reports.ablation import REFERENCE_VARIANT, Rows, reference, rows_for
 from bench.reports.loss_plot import plot_losses
-from bench.reports.report import ci_cell, delta_cell, num, paired, label
+from bench.reports.cells import ci_cell, delta_cell, label, num
+from bench.reports.sections import data_lines
+from bench.reports.standings import paired
 from bench.reports.training_runs import NOT_TRAINED, TASKS, ordered_runs
 from bench.reports.unseen_topics import DISJOINT_TASK, SEEN_TOPICS_TASK
 from bench.measure.results import ResultRecord
@@ -147,7 +149,7 @@ def task_section(task: str, records: list[ResultRecord], runs: dict, trained_nam
     missing = [r for r in mine if r.status != "ok" and r.model in listed]
     lines = [f"## Ablation: `{task}`", ""] + _sizes(ok)
     if ok:
-        lines += report.data_lines(ok)
+        lines += data_lines(ok)
         base, lexical = shown.ladder.base, shown.ladder.lexical
         bases = [r for r in ok if r.model == base]
         bm25 = next((r for r in ok if r.model == lexical), None)

@@ -8,8 +8,8 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
-from bench.reports import report
-from bench.reports.report import num
+from bench.reports.cells import num
+from bench.reports.machines import machine_line
 from bench.measure.results import ResultRecord
 from bench.train.leakage import EVAL_TASKS
 from bench.train.runs import DOMAIN_TASK, RUNS_FILE, is_number
@@ -66,7 +66,7 @@ def header(ordered: list[tuple[str, dict]], runs: dict, entries: list, ok: list[
     for (libs, code), names in envs.items():
         who = f" ({', '.join(names)})" if len(envs) > 1 else ""
         lines += [f"Training libraries: {libs or 'not recorded'}; training code `{code or 'not recorded'}`{who}.", ""]
-    machine = report.machine_line(ok)
+    machine = machine_line(ok)
     if machine:
         lines += ["Benchmark " + machine[0].lower() + machine[1:], ""]
     if ordered:

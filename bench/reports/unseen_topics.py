@@ -8,9 +8,11 @@ from collections import defaultdict
 from tabulate import tabulate
 
 from bench.measure import stats
+from bench.models import recipe_table
 from bench.measure.results import ResultRecord
 from bench.reports.ablation import reference
-from bench.reports.report import ci_cell, delta_cell, label, num, paired
+from bench.reports.cells import ci_cell, delta_cell, label, num
+from bench.reports.standings import paired
 
 # Topics the trained entries never saw: the held-out era (bench/data/split.py), judged by entries built with
 # train.hold_out. An entry more than LOSS_MARGIN nDCG@10 below its base there lost on unseen topics.
@@ -28,9 +30,10 @@ def unseen_verdict(row: ResultRecord, ref: ResultRecord, recipe: str) -> str:
     """kept: at most LOSS_MARGIN below its base on unseen topics (or above it), by the mean paired difference;
     lost: more than that below. A static-distill or prune student is held to the students' targets against its
     teacher instead (STATIC_SHARE of its nDCG@10; within STUDENT_MAX_LOSS)."""
-    if recipe == "static-distill":
+    judged = recipe_table.RECIPES[recipe].judged if recipe in recipe_table.RECIPES else recipe_table.AGAINST_BASE
+    if judged == recipe_table.AS_STATIC_SHARE:
         return "kept" if row.ndcg_at_10 >= STATIC_SHARE * ref.ndcg_at_10 else "lost"
-    limit = STUDENT_MAX_LOSS if recipe == "prune" else LOSS_MARGIN
+    limit = STUDENT_MAX_LOSS if judged == recipe_table.AS_STUDENT else LOSS_MARGIN
     return "lost" if paired(row, ref).diff < -limit else "kept"
 
 

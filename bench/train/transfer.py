@@ -10,7 +10,7 @@ matrix (train.params.freeze_embeddings), so training changes only the 21M-parame
   them), mirrored at the same relative paths so training.json names the files as it would here.
 - `train` (there): `bench train` for each entry, then `pack`: each trained folder as per-row int8 deltas of the
   tensors training changed against that base, new tensors (a classifier head) in full, and its small files; one
-  tar split into 16 MiB parts.
+  tar split into 16 MiB parts (the format: bench.train.deltas).
 - `unpack` (here): full-vocabulary fp32 base + deltas -> the trained folders in the cache, with the base's
   tokenizer; training.json as written there, plus a `transfer` record (what was cut, the int8 rounding error).
 """
@@ -31,28 +31,21 @@ from bench.data.retrieval import passages_of
 from bench.errors import BenchError
 from bench.names import slug
 from bench.paths import cache_dir
-
-PART_BYTES = 16 * 1024 * 1024  # what one returned file may hold
-BUNDLE_BYTES = 60 * 1024 * 1024  # what one call may bring back (64 MiB), less room for a log
-BUNDLE_FILES = 7  # of the 8 files a call brings back, one left for a log
-# Files that depend on the vocabulary or are rebuilt from the base: taken from the full-vocabulary base on unpack.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
-                   "added_tokens.json")
-SMALL_FILE_BYTES = 1 << 20
-WORDS = "embeddings.word_embeddings.weight"  # frozen in training: the one tensor a vocabulary cut changes
+from bench.train.deltas import BUNDLE_FILES, TOKENIZER_FILES, apply, bundles, fidelity, fp32_state, load_file_bytes, pack_one, \
+    write_archive
 CUT = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
 
 
 def _chains(models_path: Path, names: list[str]):
-    from bench.models import registry
-    from bench.train import build
+    from bench.models import recipe_table, registry
+    from bench.train.plan import order
 
     by_name = {e.name: e for e in registry.load_registry(models_path)}
     todo = []
     for name in names:
         if name not in by_name or not by_name[name].train:
             raise BenchError(f"{models_path}: no trained entry named '{name}'")
-        for e in build.order(by_name[name], by_name):
+        for e in order(by_name[name], by_name):
             if e not in todo:
                 todo.append(e)
     roots = {e.train["base"] for e in todo if not by_name[e.train["base"]].train}
@@ -60,9 +53,9 @@ def _chains(models_path: Path, names: list[str]):
         raise BenchError(f"transfer: the entries start from more than one base ({', '.join(sorted(roots))}); "
                          "prepare one transfer per base")
     # merge averages two such models, so its embeddings stay the base's too (pack_one checks it)
-    bad = [e.name for e in todo if e.train["recipe"] != "merge" and (
-        e.train["recipe"] not in ("mlm", "contrastive", "cross-encoder", "prune")
-        or not (e.train.get("params") or {}).get("freeze_embeddings"))]
+    how = {e.name: recipe_table.recipe(e.train["recipe"]).transfer for e in todo}
+    bad = [e.name for e in todo if how[e.name] != "merge" and (
+        how[e.name] != "delta" or not (e.train.get("params") or {}).get("freeze_embeddings"))]
     if bad:
         raise BenchError(f"{models_path}: '{bad[0]}': transfer needs a gradient recipe with "
                          "params.freeze_embeddings: true (the delta carries the body, not the embedding matrix)")
@@ -71,12 +64,12 @@ def _chains(models_path: Path, names: list[str]):
 
 def training_texts(entries, by_name: dict, models_path: Path) -> list[str]:
     """Every text a recipe may tokenize, in every form it may take (bare, prefixed, title + text)."""
-    from bench.train import build
+    from bench.train.corpus import base_prefixes, data_files, read_corpus
 
     out = set()
     for e in entries:
-        qp, pp = build.base_prefixes(e, by_name)
-        texts, conv = build.read_corpus(build.data_files(e, models_path))
+        qp, pp = base_prefixes(e, by_name)
+        texts, conv = read_corpus(data_files(e, models_path))
         passages = passages_of(conv.corpus)[1] if conv else []
         bare = texts + passages + ([d["text"] for d in conv.corpus.values()] if conv else [])
         questions = list(conv.queries.values()) if conv else []
@@ -99,11 +92,12 @@ def prepare(models_path: str | Path, names: list[str], out: str | Path) -> dict:
     from safetensors.torch import load_file, save_file
 
     from bench.data import tasks
-    from bench.train import build, leakage, trim
+    from bench.train import leakage, trim
+    from bench.train.corpus import base_folder, data_files
 
     models_path, out = Path(models_path).resolve(), Path(out)
     by_name, todo, root = _chains(models_path, names)
-    source = build.base_folder(root)
+    source = base_folder(root)
     texts = training_texts(todo, by_name, models_path)
     shutil.rmtree(out, ignore_errors=True)
     base = out / "base"
@@ -121,7 +115,7 @@ def prepare(models_path: str | Path, names: list[str], out: str | Path) -> dict:
 
     # Data and task files at the same paths relative to their common ancestor as here.
     specs = leakage.eval_specs()
-    files = sorted({f for e in todo for f in build.data_files(e, models_path)})
+    files = sorted({f for e in todo for f in data_files(e, models_path)})
     task_paths = [Path(s.yaml_path) for s in specs] + [s.data_path for s in specs] + [
         s.questions_path for s in specs if getattr(s, "questions", None)]
     anchor = Path(os.path.commonpath([str(p.resolve()) for p in files + task_paths + [models_path]]))
@@ -150,121 +144,8 @@ def prepare(models_path: str | Path, names: list[str], out: str | Path) -> dict:
     return plan
 
 
-def _reference_name(name: str, record: dict, base_keys: set) -> str | None:
-    """The base tensor a trained tensor started from: the same name, less a head model's prefix (bert.), with a
-    pruned student's layer i mapped to the teacher layer it was initialised from."""
-    parts = name.split(".")
-    candidates = [name] + ([".".join(parts[1:])] if len(parts) > 1 else [])
-    kept = record.get("layers_kept")
-    out = []
-    for c in candidates:
-        p = c.split(".")
-        if kept and len(p) > 2 and p[0] == "encoder" and p[1] == "layer":
-            p[2] = str(kept[int(p[2])])
-        out.append(".".join(p))
-    return next((c for c in out if c in base_keys), None)
-
-
-def quantize_rows(delta):
-    """Per-row symmetric int8: the error of each element is at most half its row's step (max |delta| / 127)."""
-    import torch
-
-    rows = delta.reshape(delta.shape[0], -1) if delta.dim() > 1 else delta.reshape(1, -1)
-    scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127
-    q = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
-    return q.reshape(delta.shape), scale.float()
-
-
-def dequantize_rows(q, scale):
-    rows = q.reshape(q.shape[0], -1) if q.dim() > 1 else q.reshape(1, -1)
-    return (rows.float() * scale[:, None]).reshape(q.shape)
-
-
-def pack_one(folder: Path, base_state: dict) -> tuple[dict, dict]:
-    """(tensors to ship, manifest) for one trained folder against the (fp32) state of the base it was trained from."""
-    from safetensors.torch import load_file
-
-    record = json.loads((folder / "training.json").read_text(encoding="utf-8"))
-    trained = load_file(str(folder / "model.safetensors"))
-    words = base_state[WORDS]
-    tensors, kinds = {}, {}
-    for name, value in trained.items():
-        ref = _reference_name(name, record, set(base_state))
-        value = value.float()
-        if ref is None or base_state[ref].shape != value.shape:
-            if value.shape == words.shape:
-                raise BenchError(f"{folder}: tensor {name} has the vocabulary's shape but no base counterpart")
-            tensors[name] = value
-            kinds[name] = "full"
-            continue
-        delta = value - base_state[ref]
-        changed = bool(delta.abs().max() > 0)
-        if changed and ref == WORDS:
-            raise BenchError(f"{folder}: the word embeddings changed in training; transfer needs "
-                             "params.freeze_embeddings: true")
-        if not changed:
-            kinds[name] = f"same:{ref}"
-            continue
-        q, scale = quantize_rows(delta)
-        tensors[name + "::q"], tensors[name + "::scale"] = q, scale
-        kinds[name] = f"delta:{ref}"
-        del delta
-    small = {}
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_file() and p.name not in TOKENIZER_FILES and p.name != "model.safetensors" and \
-                p.stat().st_size <= SMALL_FILE_BYTES:
-            small[rel] = p.read_text(encoding="utf-8")
-    return tensors, {"name": record["name"], "tensors": kinds, "files": small}
-
-
-def fidelity(folder: Path, tensors: dict, manifest: dict, base_state: dict, texts: list[str]) -> dict:
-    """How far base + shipped deltas is from the trained model (the int8 rounding): the lowest embedding cosine
-    for a bi-encoder, the largest score difference for a cross-encoder."""
-    import tempfile
-
-    import numpy as np
-    from safetensors.torch import save_file
-
-    with tempfile.TemporaryDirectory() as tmp:
-        rebuilt = Path(tmp) / "m"
-        shutil.copytree(folder, rebuilt)
-        save_file(apply(tensors, manifest, base_state), str(rebuilt / "model.safetensors"))
-        cross, a = _outputs(folder, texts)
-        _, b = _outputs(rebuilt, texts)
-    if cross:
-        return {"max_abs_score_diff": round(float(np.max(np.abs(a - b))), 6)}
-    cos = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    return {"min_cosine": round(float(np.min(cos)), 6)}
-
-
-def _outputs(folder: Path, texts: list[str]):
-    import numpy as np
-    from sentence_transformers import CrossEncoder, SentenceTransformer
-
-    if "ForSequenceClassification" in (folder / "config.json").read_text(encoding="utf-8"):
-        pairs = [(t, texts[(i + 1) % len(texts)]) for i, t in enumerate(texts)]
-        return True, np.asarray(CrossEncoder(str(folder), local_files_only=True).predict(pairs, show_progress_bar=False))
-    return False, SentenceTransformer(str(folder), local_files_only=True).encode(texts, show_progress_bar=False)
-
-
-def apply(tensors: dict, manifest: dict, base_state: dict) -> dict:
-    """The trained state dict from a base's state (any vocabulary size: the word embeddings come from there)."""
-    out = {}
-    for name, kind in manifest["tensors"].items():
-        if kind == "full":
-            out[name] = tensors[name].float().contiguous()
-            continue
-        how, ref = kind.split(":", 1)
-        value = base_state[ref].float().clone()
-        if how == "delta":
-            value += dequantize_rows(tensors[name + "::q"], tensors[name + "::scale"])
-        out[name] = value.contiguous()
-    return out
-
-
 def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = None,
-                   budget_s: float | None = None) -> dict:
+                   budget_s: float | None = None, bundle_files: int = BUNDLE_FILES) -> dict:
     """There: build every planned entry, then pack them (each entry's failure is recorded; the rest go on). Past
     budget_s no further build starts, so what was built still comes back inside the machine's time limit."""
     import time
@@ -279,7 +160,7 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
     if not weights.is_file():
         with lzma.open(str(weights) + ".xz") as src, open(weights, "wb") as dst:
             shutil.copyfileobj(src, dst)
-    base_state = _fp32_state(weights)  # shipped in fp16; trained (and diffed) in fp32
+    base_state = fp32_state(weights)  # shipped in fp16; trained (and diffed) in fp32
     os.environ["BENCH_TASKS_DIR"] = str(folder / plan["tasks"])
     models = folder / plan["models"]
     by_name = {e.name: e for e in registry.load_registry(models)}
@@ -306,7 +187,7 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
         except Exception as e:  # one failing recipe never loses the others
             report["failed"][name] = f"{type(e).__name__}: {e}"
             print(f"FAILED {name}: {e}", flush=True)
-    report["bundles"] = bundles(report["built"], staging)
+    report["bundles"] = bundles(report["built"], staging, bundle_files)
     # The first bundle comes back with this call; the others wait outside the carried folder (a later call that
     # does not carry it again finds it removed) for `cp BUNDLE/* $OUT/` while the machine is still warm.
     held = Path(os.environ.get("BENCH_TRANSFER_HOLD") or (cache_dir() / "transfer"))
@@ -324,56 +205,15 @@ def train_and_pack(folder: str | Path, out: str | Path, max_steps: int | None = 
     return report
 
 
-def write_archive(tensors: dict, manifest: dict, stem: Path) -> list[str]:
-    """One model as an xz tar (manifest + tensors) in parts of PART_BYTES; returns the part file names."""
-    from safetensors.torch import save
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz", preset=3) as tar:
-        for member, data in (("manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8")),
-                             ("tensors.safetensors", save({k: v.contiguous() for k, v in tensors.items()}))):
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    data = buf.getvalue()
-    names = []
-    for i in range(0, len(data), PART_BYTES):
-        names.append(f"{stem.name}.part{i // PART_BYTES:02d}")
-        (stem.parent / names[-1]).write_bytes(data[i:i + PART_BYTES])
-    return names
-
-
-def bundles(built: dict, staging: Path) -> list[list[str]]:
-    """Models grouped, in order, into what one call can bring back (BUNDLE_BYTES; BUNDLE_FILES with report.json)."""
-    out, size = [[]], 0
-    for info in built.values():
-        need = sum((staging / f).stat().st_size for f in info["parts"])
-        if out[-1] and (size + need > BUNDLE_BYTES or len(out[-1]) + len(info["parts"]) > BUNDLE_FILES - 1):
-            out.append([])
-            size = 0
-        out[-1] += info["parts"]
-        size += need
-    return out if out[-1] else out[:-1]
-
-
-def _fp32_state(weights: Path) -> dict:
-    """The weights as fp32 tensors, written back as fp32 when they were not (the recipes load the file itself)."""
-    from safetensors.torch import load_file, save_file
-
-    state = load_file(str(weights))
-    fp32 = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    if any(v.dtype != fp32[k].dtype for k, v in state.items()):
-        save_file(fp32, str(weights))
-    return fp32
-
-
 def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
     """Here: rebuild each packed model over the full-vocabulary base into the cache, complete or not at all."""
     from safetensors.torch import load_file, save_file
 
     from bench.models import registry
     from bench.provenance import sha256_file
-    from bench.train import build, trim
+    from bench.train import trim
+    from bench.train.corpus import base_folder, data_files, display_path
+    from bench.train.staging import publish, staged
 
     folder = Path(parts_dir)
     if not (folder / "report.json").is_file():
@@ -381,7 +221,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     models_path = Path(models_path)
     by_name = {e.name: e for e in registry.load_registry(models_path)}
-    base_dir = Path(build.base_folder(by_name[report["plan"]["base"]]))
+    base_dir = Path(base_folder(by_name[report["plan"]["base"]]))
     base_state = load_file(str(base_dir / "model.safetensors"))
     done = []
     for name, info in report["built"].items():
@@ -396,12 +236,12 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
         if entry is None or not entry.train:
             raise BenchError(f"{models_path}: the pack holds '{name}', which is not a trained entry here")
         record = json.loads(manifest["files"]["training.json"])
-        local = {build.display_path(f, entry.base_dir): sha256_file(f) for f in build.data_files(entry, models_path)}
+        local = {display_path(f, entry.base_dir): sha256_file(f) for f in data_files(entry, models_path)}
         if sorted(local.values()) != sorted(record["data"].values()):
             raise BenchError(f"'{name}': the pack was trained on other data files than {models_path} names here "
                              "(sha256 differs)")
         final = registry.trained_dir(entry)
-        with build.staged(final) as tmp:
+        with staged(final) as tmp:
             for name_, text in manifest["files"].items():
                 (tmp / name_).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name_).write_text(text, encoding="utf-8")
@@ -426,7 +266,7 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
                     record["base_build"] = registry.base_build_id(marker)
                 else:
                     record.pop("base_build")
-            build.publish(tmp, final, record)
+            publish(tmp, final, record)
         done.append(name)
         print(f"{name}: unpacked into {final}", flush=True)
     if done:  # as `bench train` does: reports/training.json keeps the run beside the results
@@ -434,12 +274,6 @@ def unpack(parts_dir: str | Path, models_path: str | Path) -> list[str]:
 
         run_store.snapshot_beside(models_path)
     return done
-
-
-def load_file_bytes(data: bytes) -> dict:
-    from safetensors.torch import load
-
-    return load(data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.data import tasks
 from bench.errors import BenchError, Unavailable, one_line
 from bench.train import leakage
+from bench.train.corpus import Job, base_prefixes
 from bench.data.retrieval import passage_text, passages_of
 
 DEFAULTS = {"min_count": 1, "keep_chars": True, "wordfreq_words": 0}
@@ -72,16 +73,16 @@ def _leaflet_chunks(files: list[Path]) -> list:
     return [c for f in files if leaflets.is_leaflet_file(f) for c in leaflets.chunks(f)]
 
 
-def prepare(entry, files: list[Path], conv, params: dict, prefixes: tuple[str, str], evals: dict | None):
+def prepare(job: Job):
     """(recipe arguments, training questions, training paragraphs).
 
     The pieces are counted on the texts as the model sees them, prefixes included ("query: " is not Turkish, and
     its pieces must survive). Questions equal to an evaluation question are left out, as are evaluation texts."""
-
+    entry, conv, params, evals = job.entry, job.conv, job.params, job.evals
+    prefixes = base_prefixes(entry, job.by_name)
     label = f"train of '{entry.name}'"
     check_params(label, params)
-    evals = leakage.load_eval() if evals is None else evals
-    chunks = _leaflet_chunks(files)
+    chunks = _leaflet_chunks(job.files)
     # Counted as encoded (title, newline, text); the leakage check compares the bare text, as for other recipes.
     passages, paragraphs = [passage_text(c.title, c.text) for c in chunks], [c.text for c in chunks]
     questions = []
