@@ -43,3 +43,34 @@ def test_bm25_ranks_the_paragraph_sharing_stemmed_words():
     scores = BM25().scores(["İlaçları nerede saklamalıyım?"],
                            ["İlaç serin ve kuru yerde saklanmalıdır.", "Futbol doksan dakika sürer."])
     assert scores[0, 0] > 0 and scores[0, 1] == 0
+
+
+def test_bm25_fast_index_scores_equal_bm25s_own_token_path_bit_for_bit():
+    """The index is built from token ids with stems memoised per word; bm25s' own path (lists of stemmed tokens
+    from a per-text stemmer) must score every passage the same, to the bit."""
+    import Stemmer
+
+    from bench.data.convert import turkish_lower
+    from bench.models import lexical
+    from bench.models.lexical import BM25
+
+    rng = np.random.default_rng(0)
+    words = ("İlaç ilaçları İLAÇLARINIZI serin kuru yerde saklanmalıdır futbol doksan dakika sürer ve bir için "
+             "Ankara'nın Rize'de çay yetişir ağrı ateş tablet kullanılır günde iki kez").split()
+    docs = ["", "ve bir", "x"] + [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(300)]
+    queries = ["İlaçları nerede saklamalıyım?", "çay Rize", "futbol maçı kaç dakika", "ve"]
+    bm25 = BM25()
+    stemmer = Stemmer.Stemmer("turkish")
+
+    def old_tokenize(text):
+        return stemmer.stemWords([t for t in lexical._TOKEN.findall(turkish_lower(text))
+                                  if t not in lexical.TURKISH_STOPWORDS])
+
+    assert [bm25.tokenize(d) for d in docs + queries] == [old_tokenize(d) for d in docs + queries]
+    reference = lexical._bm25s().BM25(k1=1.5, b=0.75, method="lucene")
+    reference.index([old_tokenize(d) or ["\u2400"] for d in docs], show_progress=False)
+    fast = bm25.index(docs)
+    assert set(fast.vocab_dict) == set(reference.vocab_dict)
+    got = bm25.scores(queries, [], index=fast)
+    want = bm25.scores(queries, [], index=reference)
+    assert got.dtype == np.float32 and np.array_equal(got, want) and want[0].any()

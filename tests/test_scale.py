@@ -38,6 +38,23 @@ def test_the_sentence_check_ignores_case_and_spacing():
     assert dx.contains_task_sentence(shouted, keys)
 
 
+def test_the_memoised_sentence_check_answers_as_the_plain_one():
+    """contains_task_sentence keeps each piece's key (the stream repeats a few thousand sentences a million times);
+    it must answer as the definition does, on texts that do and do not hold a task sentence, seen once or again."""
+    import random
+
+    keys = dx.task_sentence_keys(TASK_TEXTS)
+    pieces = [s for t in TASK_TEXTS + OTHER for s in dx.sentences(t)] + ["", "...", "Dikkat!", "a\nb"]
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(400)]
+    texts += [t.upper() for t in texts[:50]] + ["", "   ", "\n\n"]
+    for text in texts + texts:
+        plain = any(dx.sentence_key(s) in keys for s in dx.sentences(text))
+        assert dx.contains_task_sentence(text, keys) == plain
+    assert any(dx.contains_task_sentence(t, keys) for t in texts)
+    assert not all(dx.contains_task_sentence(t, keys) for t in texts)
+
+
 def test_distractor_sets_are_nested_seeded_and_counted_as_synthetic():
     a = dx.build(TASK_TEXTS, [dx.Source("news", OTHER)])
     b = dx.build(TASK_TEXTS, [dx.Source("news", OTHER)])

@@ -558,3 +558,39 @@ def test_static_tune_encodes_a_shared_teacher_once(tune_env, tmp_path, monkeypat
     assert len(calls) == first  # the teacher's embeddings came from the cache
     record = json.loads((registry.trained_dir(entry(models, "tuned again")) / "training.json").read_text(encoding="utf-8"))
     assert record["fit_steps"] > 0
+
+
+# --- the batch encoder gives the per-passage encoder's vectors ---------------------------------------------
+
+
+def reference_vectors(enc: static.WordEncoder, texts: list[str]) -> np.ndarray:
+    """The per-passage encoder as it was before the batch path (idf weights x stacked vectors per text), kept as
+    the reference: the batch path must give the same bits."""
+    from bench.data.convert import turkish_lower
+
+    out = np.zeros((len(texts), enc.wv.vectors.shape[1]), dtype=np.float32)
+    for i, text in enumerate(texts):
+        hits = [h for h in map(enc.lookup, static._WORD.findall(turkish_lower(text))) if h is not None]
+        if hits:
+            out[i] = np.asarray([w for w, _ in hits], dtype=np.float32) @ np.stack([v for _, v in hits])
+    return out
+
+
+@pytest.mark.parametrize("stem,oov", [(True, True), (False, False), (True, False), (False, True)])
+def test_word_encoder_batches_equal_the_per_passage_vectors_bit_for_bit(wheel, stem, oov, monkeypatch):
+    write_wheel(wheel)
+    wv = static.read_word_vectors(wheel)
+    rng = np.random.default_rng(1)
+    words = _words() + ["İLAÇLARINIZI", "Ankara'nın", "Apranax", "apranax'ı", "Parol", "türkiye’nin", "!!", "3"]
+    texts = ["", "!!! ...", "Apranax"] + [" ".join(rng.choice(words, rng.integers(1, 40))) for _ in range(200)]
+    fast = static.WordEncoder(wv, stem=stem, oov=oov)
+    # Twice through one encoder (its word table grows as unknown words come) and once in small batches.
+    first, again = fast(texts), fast(texts)
+    small = np.vstack([static.WordEncoder(wv, stem=stem, oov=oov)(texts[i:i + 7]) for i in range(0, len(texts), 7)])
+    ref = reference_vectors(static.WordEncoder(wv, stem=stem, oov=oov), texts)
+    assert first.dtype == np.float32 and first.shape == ref.shape
+    assert np.array_equal(first, ref) and np.array_equal(again, ref)
+    assert np.array_equal(small, ref[:len(small)])
+    assert not first[0].any() and not first[1].any()
+    monkeypatch.setattr(static, "BATCH", 16)  # a long list is encoded in batches of BATCH texts
+    assert np.array_equal(static.WordEncoder(wv, stem=stem, oov=oov)(texts), ref)

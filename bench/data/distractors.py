@@ -98,8 +98,27 @@ class Distractors:
             self._synthetic.append(text)
 
 
+# A piece of text (as _SENTENCE_END splits it) -> its sentence key, None for no sentence. Synthetic passages reuse
+# the pool's few thousand sentences, so at 10^6 passages folding and keying each piece afresh was most of the time
+# it took to draw them.
+_PIECE_KEYS: dict[str, str | None] = {}
+PIECE_KEYS_LIMIT = 1 << 20
+
+
 def contains_task_sentence(text: str, keys: set[str]) -> bool:
-    return any(sentence_key(s) in keys for s in sentences(text))
+    """Whether a sentence of `text` (as `sentences` splits it) has the key of a task sentence."""
+    memo = _PIECE_KEYS
+    if len(memo) > PIECE_KEYS_LIMIT:
+        memo.clear()
+    for piece in _SENTENCE_END.split(text):
+        try:
+            key = memo[piece]
+        except KeyError:
+            s = fold(piece)
+            key = memo[piece] = sentence_key(s) if s else None
+        if key is not None and key in keys:
+            return True
+    return False
 
 
 def _chunked(name: str, docs: list[tuple[str, str]], max_words: int) -> list[str]:

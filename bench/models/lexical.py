@@ -36,15 +36,38 @@ class BM25:
         self.k1, self.b, self.method = k1, b, method
         self.stemmer = Stemmer.Stemmer(stemmer) if stemmer else None
         self.stopwords = TURKISH_STOPWORDS if stopwords else frozenset()
+        # Each distinct word is stemmed once (None: a stopword): Snowball per token was most of an index's build
+        # time at 10^6 passages, which repeat the same few hundred thousand words.
+        self._stems: dict[str, str | None] = {}
+
+    def _stem(self, token: str) -> str | None:
+        stem = None if token in self.stopwords else self.stemmer.stemWord(token) if self.stemmer else token
+        self._stems[token] = stem
+        return stem
 
     def tokenize(self, text: str) -> list[str]:
-        tokens = [t for t in _TOKEN.findall(turkish_lower(text)) if t not in self.stopwords]
-        return self.stemmer.stemWords(tokens) if self.stemmer else tokens
+        tokens = _TOKEN.findall(turkish_lower(text))
+        stems = self._stems
+        try:
+            out = [stems[t] for t in tokens]
+        except KeyError:
+            out = [stems[t] if t in stems else self._stem(t) for t in tokens]
+        return [s for s in out if s is not None] if None in out else out
 
     def index(self, docs: list[str]):
         retriever = _bm25s().BM25(k1=self.k1, b=self.b, method=self.method)
+        # Token ids made here, one dict look-up per token, rather than by bm25s from lists of strings (its vocabulary
+        # and conversion passes, and the strings of every passage held at once); the scores are the same bits.
         # bm25s drops empty documents from its vocabulary step; a placeholder token keeps row numbers aligned.
-        retriever.index([self.tokenize(d) or ["\u2400"] for d in docs], show_progress=False)
+        vocab: dict[str, int] = {}
+        ids = []
+        for d in docs:
+            tokens = self.tokenize(d) or ["\u2400"]
+            try:
+                ids.append([vocab[t] for t in tokens])
+            except KeyError:
+                ids.append([vocab.setdefault(t, len(vocab)) for t in tokens])
+        retriever.index((ids, vocab), show_progress=False)
         return retriever
 
     def scores(self, queries: list[str], docs: list[str], index=None) -> np.ndarray:
