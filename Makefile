@@ -95,7 +95,7 @@ SCALE_TASK := drug_leaflets
 
 scale: $(STAMP) wheels
 	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000 10000 100000 --profile scale-static --out reports
-	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000000 --profile scale-static --index exact --out reports
+	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000000 --profile scale-static --index exact ivfpq --out reports
 	$(PY) -m bench scale --task $(SCALE_TASK) --sizes 1000 10000 --profile scale-dense \
 		--variants onnx-int8 bm25s+onnx-int8 --out reports
 

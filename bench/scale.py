@@ -22,7 +22,7 @@ from bench import fileio, provenance
 from bench.data import distractors as dx
 from bench.data import tasks as taskdata
 from bench.errors import BenchError, Unavailable, one_line
-from bench.index import check_index, check_precision
+from bench.index import check_pairs, supports
 from bench.models import encoders, registry
 from bench.models.embcache import EmbeddingCache
 from bench.paths import cache_dir
@@ -30,8 +30,9 @@ from bench.paths import cache_dir
 K = 100  # results kept per question: recall@100, nDCG@10, and the pool a hybrid fuses
 TIMED_QUESTIONS = 40  # questions timed at batch 1 per row (encode + search), seeded
 THROUGHPUT_SAMPLE = 64  # distractor passages embedded afresh (uncached) to measure passages/s
-DEFAULT_INDEXES = ("exact", "hnsw")
-DEFAULT_PRECISIONS = ("fp32", "int8", "int8+rescore", "binary", "binary+rescore")
+DEFAULT_INDEXES = ("exact", "hnsw", "ivfpq")
+# Each index gets the precisions it stores (bench.index.supports): pq is IVF-PQ's own, the rest exact's and HNSW's.
+DEFAULT_PRECISIONS = ("fp32", "int8", "int8+rescore", "binary", "binary+rescore", "pq", "pq+rescore")
 ENGINES = ("local", "ray")
 
 
@@ -228,7 +229,6 @@ def _lexical_rows(lexical, data, corpus: Corpus, qids: list[str]) -> dict:
 def _dense_rows(candidate, data, corpus: Corpus, qids: list[str], vectors: np.ndarray, qvecs: np.ndarray,
                 timed: tuple[list[str], list[np.ndarray], list[float]], indexes, precisions, threads) -> list[dict]:
     from bench.index import build
-
     from bench.index.precision import parse_precision
 
     timed_ids, timed_vecs, encode_ms = timed
@@ -239,6 +239,8 @@ def _dense_rows(candidate, data, corpus: Corpus, qids: list[str], vectors: np.nd
     exact_ids = build("exact", vectors, "fp32").search(qvecs, K)[1]  # what ANN recall is measured against
     for index in indexes:
         for base, group in bases.items():
+            if not supports(index, base):
+                continue
             _reset_peak()
             idx = build(index, vectors, base, threads=threads)
             for precision in sorted(group, key=lambda p: p != "fp32"):
@@ -333,10 +335,7 @@ def _check_options(sizes, indexes, precisions, engine) -> None:
     bad = [n for n in sizes if int(n) < 1]
     if bad:
         raise BenchError(f"--sizes: {bad[0]} is not a corpus size (expected a whole number of passages >= 1)")
-    for name in indexes:
-        check_index(name)
-    for name in precisions:
-        check_precision(name)
+    check_pairs(indexes, precisions)
     if engine not in ENGINES:
         raise BenchError(f"--engine: unknown engine '{engine}' (known: {', '.join(ENGINES)})")
 
@@ -365,8 +364,8 @@ def _machine(threads: int) -> dict:
     return {"code_version": provenance.code_version(), **provenance.machine_info(threads)}
 
 
-def scale(task: str, sizes: list[int], models="models.yaml", only=None, variants=None, indexes=DEFAULT_INDEXES,
-          precisions=DEFAULT_PRECISIONS, engine: str = "local", address: str | None = None, out="reports",
+def scale(task: str, sizes: list[int], models="models.yaml", only=None, variants=None, indexes=None,
+          precisions=None, engine: str = "local", address: str | None = None, out="reports",
           distractor_dirs=None, threads: int | None = None, write_reports: bool = True) -> list[dict]:
     """Score each selected candidate x variant on `task` grown to each size; returns the merged records of
     `out`/scale.json. Dense candidates get one row per index x precision; BM25 and hybrids one row per size."""
@@ -376,7 +375,10 @@ def scale(task: str, sizes: list[int], models="models.yaml", only=None, variants
     from bench.runner import select
 
     sizes = sorted({int(n) for n in sizes})
-    indexes, precisions = list(indexes), list(precisions)
+    precisions = list(precisions or DEFAULT_PRECISIONS)
+    check_pairs((), precisions)
+    # Named indexes must each get a precision they store; of the defaults, those that get none are left out.
+    indexes = list(indexes or (i for i in DEFAULT_INDEXES if any(supports(i, p) for p in precisions)))
     _check_options(sizes, indexes, precisions, engine)
     threads = threads or encoders.threads()
     bench_threads.use(threads)

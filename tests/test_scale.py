@@ -107,16 +107,48 @@ def test_int8_codes_are_sentence_transformers_codes():
 
 @pytest.mark.parametrize("index", ["exact", "hnsw"])
 def test_every_precision_finds_the_near_duplicates(index):
-    from bench.index import PRECISIONS, build
+    from bench.index import PRECISIONS, build, supports
     from bench.scale import ann_recall
 
     v = _unit_rows(2000, 32)
     q = v[:20] + 0.05 * _unit_rows(20, 32, seed=3)
     exact = build("exact", v, "fp32").search(q, 10)[1]
-    recalls = {p: ann_recall(build(index, v, p).search(q, 10)[1], exact, 1) for p in PRECISIONS}
+    recalls = {p: ann_recall(build(index, v, p).search(q, 10)[1], exact, 1) for p in PRECISIONS if supports(index, p)}
     assert recalls["fp32"] >= 0.95 and recalls["int8"] >= 0.9 and recalls["int8+rescore"] >= 0.95
     assert recalls["binary+rescore"] >= recalls["binary"]
     assert all(r > 0.5 for r in recalls.values()), recalls
+
+
+def test_ivfpq_recall_against_exact_and_its_bytes_per_vector():
+    """IVF-PQ on a tiny corpus: near-duplicate questions find their passage, rescoring recovers what the codes lose,
+    and a vector costs its PQ code (m sub-vectors x nbits) plus its id, far below fp32's 4 bytes per dimension."""
+    from bench.index import build
+    from bench.index import ivfpq
+    from bench.scale import ann_recall
+
+    v = _unit_rows(4000, 32)
+    q = v[:40] + 0.05 * _unit_rows(40, 32, seed=3)
+    exact = build("exact", v, "fp32").search(q, 10)[1]
+    idx = build("ivfpq", v, "pq")
+    assert (idx.nlist, idx.m, idx.nbits, idx.nprobe) == (ivfpq.cells(4000), 8, 6, 8)
+    plain = ann_recall(idx.search(q, 10)[1], exact, 1)
+    idx.rescoring = True  # as the sweep reuses one index for its +rescore row
+    rescored = ann_recall(idx.search(q, 10)[1], exact, 1)
+    assert rescored >= 0.95 and rescored >= plain > 0.5
+    scores, ids = build("ivfpq", v, "pq+rescore").search(q, 10)
+    assert ann_recall(ids, exact, 10) > 0.5 and (np.diff(scores, axis=1) <= 0).all()
+    code = idx.m * idx.nbits / 8
+    tables = 4 * 32 * (idx.nlist + 2 ** idx.nbits)  # the cells' centroids and the sub-vectors' codebooks, fp32
+    assert code + 8 <= idx.nbytes / len(v) < code + 8 + (tables + 4096) / len(v)  # codes, ids, tables, headers
+    assert idx.nbytes / len(v) < 4 * 32 / 4
+
+
+def test_ivfpq_on_a_corpus_smaller_than_its_cells_and_codebooks():
+    from bench.index import build
+
+    v = _unit_rows(30, 16)
+    scores, ids = build("ivfpq", v, "pq+rescore").search(v[:3], 5)
+    assert ids.shape == (3, 5) and (ids[:, 0] == [0, 1, 2]).all()
 
 
 def test_unknown_index_or_precision_is_bad_input():
@@ -126,6 +158,26 @@ def test_unknown_index_or_precision_is_bad_input():
         build("ivf", _unit_rows(10, 4))
     with pytest.raises(BenchError, match="unknown precision 'fp8'"):
         build("exact", _unit_rows(10, 4), "fp8")
+    with pytest.raises(BenchError, match="index 'ivfpq' does not store 'fp32'"):
+        build("ivfpq", _unit_rows(10, 4), "fp32")
+    with pytest.raises(BenchError, match="index 'exact' does not store 'pq'"):
+        build("exact", _unit_rows(10, 4), "pq")
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["--index", "ivf"], "--index: unknown index 'ivf' (known: exact, hnsw, ivfpq)"),
+    (["--index", "ivfpq", "--precision", "fp32", "int8"], "--precision: index 'ivfpq' takes pq, pq+rescore"),
+    (["--index", "exact", "--precision", "pq"], "--precision: index 'exact' takes fp32, int8"),
+    (["--precision", "fp8"], "--precision: unknown precision 'fp8'"),
+])
+def test_bad_index_or_precision_on_the_command_line_is_one_line_exit_2(sweep, capsys, argv, expect):
+    from bench.cli import main
+
+    rc = main(["scale", "--task", sweep["task"], "--models", sweep["models"], "--sizes", "40", "--out",
+               sweep["out"], "--distractors", *sweep["distractor_dirs"]] + argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and expect in err[0], err
+    assert not Path(sweep["out"], "scale.json").exists()
 
 
 # --- the sweep -------------------------------------------------------------------------------------------------------
@@ -170,6 +222,21 @@ def test_scale_writes_records_report_and_plots(sweep):
     md = (out / "scale.md").read_text(encoding="utf-8")
     assert "Index and precision per size" in md and "tiny [torch-fp32]" in md
     assert (out / "scale-tiny-ndcg.png").stat().st_size > 0 and (out / "scale-tiny-latency.png").is_file()
+
+
+def test_ivfpq_rows_beside_exact_and_defaults_leave_out_an_index_without_its_precision(sweep):
+    from bench.scale import scale
+
+    records = scale(sizes=[40], indexes=["exact", "ivfpq"], precisions=["fp32", "pq", "pq+rescore"],
+                    only=["tiny"], **sweep)
+    rows = {(r["index"], r["precision"]): r for r in records}
+    assert set(rows) == {("exact", "fp32"), ("ivfpq", "pq"), ("ivfpq", "pq+rescore")}
+    assert all(0 <= rows[k]["ann_recall_at_10"] <= 1 and rows[k]["bytes_per_passage"] > 0
+               for k in (("ivfpq", "pq"), ("ivfpq", "pq+rescore")))
+    md = (Path(sweep["out"]) / "scale.md").read_text(encoding="utf-8")
+    assert "| ivfpq " in md
+    again = scale(sizes=[40], precisions=["fp32"], only=["tiny"], **sweep)  # default indexes: ivfpq has no fp32
+    assert {r["index"] for r in again} == {"exact", "hnsw", "ivfpq"} and len(again) == 4
 
 
 def test_an_interrupted_sweep_resumes_from_the_cache(sweep, monkeypatch):

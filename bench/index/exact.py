@@ -35,6 +35,7 @@ class Searcher:
     """What every backend shares: a precision, the fp32 vectors kept for rescoring, search with or without it."""
 
     name = ""
+    bases = ("fp32", "int8", "binary")  # the precisions (without +rescore) this index stores
 
     def _setup(self, vectors: np.ndarray, precision: str, threads: int | None) -> None:
         import faiss

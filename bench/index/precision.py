@@ -10,6 +10,7 @@ sentence-transformers' `quantize_embeddings`, optionally with rescoring of the t
   positive cosine with every other), so uncentred sign bits are nearly the same for every passage. fp32 and int8
   stay uncentred: HNSW's inner-product graph needs vectors of one norm (centred, its recall@10 fell from 0.91 to
   0.75 at 10^4 static-model passages), and an exact scan does not care.
+- pq: product-quantized codes, which only an index that trains them (IVF-PQ) holds; the vectors stay fp32 here.
 - `+rescore`: `RESCORE_MULTIPLIER` x k candidates found that way are re-ordered by the fp32 query against the
   passages' fp32 vectors, which a deployment keeps on disk (memory-mapped) and reads only for those candidates; they
   are not counted in an index's bytes in memory.
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BASES = ("fp32", "int8", "binary")
-PRECISIONS = ("fp32", "int8", "int8+rescore", "binary", "binary+rescore")
+BASES = ("fp32", "int8", "binary", "pq")
+PRECISIONS = ("fp32", "int8", "int8+rescore", "binary", "binary+rescore", "pq", "pq+rescore")
 RESCORE_MULTIPLIER = 4  # sentence-transformers defaults to 2; 4 is the embedding-quantization guide's setting
 CALIBRATION = 10_000  # passages the int8 ranges are read from (a seeded sample)
 
@@ -60,7 +61,7 @@ def quantize(vectors: np.ndarray, base: str, seed: int = 0) -> Quantized:
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
-    if base == "fp32":
+    if base in ("fp32", "pq"):  # pq: the index trains and stores its own codes
         return Quantized(base, vectors, None, dim)
     if base == "int8":
         sample = calibration_sample(vectors, seed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import fileio
+from bench.index import INDEXES
 from bench.measure import stats
 
 GRID = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
@@ -39,7 +40,7 @@ def recommendations(records: list[dict]) -> list[dict]:
     out = []
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        if r["index"] in ("exact", "hnsw") and r.get("precision"):
+        if r["index"] in INDEXES and r.get("precision"):
             groups.setdefault((r["task"], _label(r), r["size"]), []).append(r)
     for (task, label, size), rows in sorted(groups.items()):
         ref = next((r for r in rows if r["index"] == "exact" and r["precision"] == "fp32"), None)
