@@ -305,6 +305,24 @@ def test_recommendation_is_the_cheapest_row_not_worse_than_exact():
              "latency_p50_ms": 0.1, "per_query_ndcg": {q: 0.2 for q in qids}}
     (rec,) = recommendations([exact, tied, worse])
     assert (rec["index"], rec["precision"]) == ("hnsw", "int8")
+    pq = {**base, "index": "ivfpq", "precision": "pq+rescore", "ndcg_at_10": 0.8, "bytes_per_passage": 33,
+          "latency_p50_ms": 0.2, "per_query_ndcg": {q: 0.8 for q in qids}}
+    (rec,) = recommendations([exact, tied, worse, pq])
+    assert (rec["index"], rec["precision"]) == ("ivfpq", "pq+rescore")
+
+
+def test_the_report_says_when_rows_were_measured_on_different_question_sets():
+    from bench.reports.scale_report import markdown
+
+    row = {"task": "t", "variant": "v", "size": 1000, "index": "exact", "precision": "fp32", "ndcg_at_10": 0.5,
+           "ndcg_ci_low": 0.4, "ndcg_ci_high": 0.6, "recall_at_100": 0.9, "ann_recall_at_10": None,
+           "latency_p50_ms": 1.0, "build_seconds": 0.0, "bytes_per_passage": 400, "peak_mb": 100,
+           "synthetic_share": 0.0}
+    old = {**row, "model": "a", "n_questions": 237, "task_fingerprint": "4bf14ee4db5a"}
+    new = {**row, "model": "b", "n_questions": 272, "task_fingerprint": "948a794a9802"}
+    assert "Question sets differ" not in markdown([old])
+    md = markdown([old, new])
+    assert "237 questions (task 4bf14ee4): a [v]; 272 questions (task 948a794a): b [v]" in md
 
 
 def test_centring_keeps_the_ranking_and_rescues_sign_bits():

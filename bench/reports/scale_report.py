@@ -17,6 +17,7 @@ from bench.index import INDEXES
 from bench.measure import stats
 
 GRID = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+LINES = {"hnsw": "-", "ivfpq": ":"}  # the latency plot's line per index; exact dashed
 
 
 def _label(r: dict) -> str:
@@ -137,15 +138,15 @@ def _plots(records: list[dict], out: Path, task: str) -> list[Path]:
     _axes(ax, "passages in the corpus (log)", "nDCG@10 (95% CI)", f"{task}: quality as distractors grow", 7)
     written.append(_save(plt, fig, out / f"scale-{task}-ndcg.png"))
 
-    dense = sorted({_label(r) for r in records if r["index"] in ("exact", "hnsw") and r.get("precision")})
+    dense = sorted({_label(r) for r in records if r["index"] in INDEXES and r.get("precision")})
     if dense:
         fig, axes = plt.subplots(1, len(dense), figsize=(6 * len(dense), 4.5), squeeze=False)
         for ax, label in zip(axes[0], dense):
-            rows = [r for r in records if _label(r) == label and r["index"] in ("exact", "hnsw")]
+            rows = [r for r in records if _label(r) == label and r["index"] in INDEXES]
             for key in sorted({(r["index"], r["precision"]) for r in rows}):
                 pts = sorted((r for r in rows if (r["index"], r["precision"]) == key), key=lambda r: r["size"])
                 ax.plot([r["size"] for r in pts], [r["latency_p50_ms"] for r in pts], marker="o",
-                        linestyle="-" if key[0] == "hnsw" else "--", label=f"{key[0]} {key[1]}")
+                        linestyle=LINES.get(key[0], "--"), label=f"{key[0]} {key[1]}")
             ax.set_yscale("log")
             _axes(ax, "passages (log)", "p50 ms per question, encode + search (log)", label, 6)
         written.append(_save(plt, fig, out / f"scale-{task}-latency.png"))
@@ -171,7 +172,10 @@ def markdown(records: list[dict], plots: list[str] | None = None) -> str:
              "- `int8`: the fp32 query against 8-bit codes (sentence-transformers' `quantize_embeddings` ranges); "
              "`binary`: Hamming distance between sign bits. `+rescore`: 4 x k candidates found that way, re-ordered "
              "by the fp32 query against the candidates' fp32 vectors (kept on disk in a deployment, not counted in "
-             "bytes/passage).", ""]
+             "bytes/passage).",
+             "- `ivfpq` / `pq`: faiss IndexIVFPQ, 4√N cells of which about 3% are scanned per question, each vector "
+             "stored as product-quantized codes of 4-dimension sub-vectors (8 bits each from 39 × 256 passages "
+             "up); its bytes/passage include each vector's 8-byte id.", ""]
     machines = sorted({f"{r.get('cpu')}, {r.get('simd')}, {r.get('threads')} threads" for r in records})
     lines += [f"Machine: {'; '.join(machines)}. Timings are medians of {40} questions on a shared 2-core machine "
               "(other jobs running): read them as contended.", ""]
@@ -183,6 +187,13 @@ def markdown(records: list[dict], plots: list[str] | None = None) -> str:
         if dropped or real:
             lines += [f"Real distractor passages: {', '.join(map(str, sorted(real)))}; dropped for holding a sentence "
                       f"of the task's corpus: {', '.join(map(str, sorted(dropped)))}.", ""]
+        sets: dict[tuple, set[str]] = {}
+        for r in rows:
+            sets.setdefault((r.get("n_questions"), str(r.get("task_fingerprint"))[:8]), set()).add(_label(r))
+        if len(sets) > 1:  # the task gained questions between runs: rows are comparable only within one set
+            lines += ["Question sets differ between rows (the task changed between runs; compare rows only within "
+                      "one set): " + "; ".join(f"{n} questions (task {fp}): {', '.join(sorted(labels))}"
+                                              for (n, fp), labels in sorted(sets.items(), key=str)) + ".", ""]
         deg = degradation(rows)
         if deg:
             lines += ["### How each retriever degrades", "",
