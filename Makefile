@@ -85,11 +85,12 @@ train-full: $(STAMP) wheels
 	$(PY) -m bench report --models models.yaml --out reports
 
 # The corpus-size sweep (bench scale) on drug_leaflets, into reports/scale.{json,md} and the plots. Sized for two
-# cores: BM25 and the sadedegel static model to 10^6 passages (at 10^6 exact search only: an HNSW build over a
-# million vectors per precision costs more than the whole sweep here), e5-small int8 and the hybrid to 10^4 (their
-# encoding runs at ~10 passages/s here; scale.md gives passages/s x N beyond that, marked extrapolated). Each passage
-# is embedded once and cached, so an interrupted run resumes where it stopped. Progress bars carry an ETA. On the
-# shared machine only BM25's half of the 10^6 step was run (README, "At the size of a real corpus").
+# cores: BM25 and the sadedegel static model to 10^6 passages (at 10^6 exact search and IVF-PQ, which trains in a few
+# minutes: an HNSW build over a million vectors per precision costs more than the whole sweep here), e5-small int8
+# and the hybrid to 10^4 (their encoding runs at ~10 passages/s here; scale.md gives passages/s x N beyond that,
+# marked extrapolated). Each passage is embedded once and cached, so an interrupted run resumes where it stopped.
+# Progress bars carry an ETA. On the shared machine each line was run on its own, the 10^6 line one model at a time
+# (README, "At the size of a real corpus": about 45-50 min estimated for the whole target on a quiet machine).
 # The names: models.yaml's profiles scale-static and scale-dense.
 SCALE_TASK := drug_leaflets
 
