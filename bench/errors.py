@@ -25,6 +25,12 @@ def one_line(e: BaseException) -> str:
 
 def refuse_unknown(label: str, item: dict, allowed, prefix: str = "") -> None:
     """A misspelt field would otherwise be ignored without a word."""
+    text = unknown_field(item, allowed, prefix)
+    if text:
+        raise BenchError(f"{label}: {text}")
+
+
+def unknown_field(item: dict, allowed, prefix: str = "") -> str | None:
+    """What refuse_unknown says about `item`, without the file's label; None when every field is allowed."""
     unknown = sorted(set(item) - set(allowed))
-    if unknown:
-        raise BenchError(f"{label}: unknown field '{prefix}{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+    return f"unknown field '{prefix}{unknown[0]}' (allowed: {', '.join(sorted(allowed))})" if unknown else None

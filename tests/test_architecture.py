@@ -8,7 +8,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bench"
 # Floors, lowest first. A module may import its own floor or lower ones; the top floor (the API, the CLI, the
 # runner, search) may import anything.
 FLOORS = [
-    ("bench.errors", "bench.paths", "bench.names", "bench.fileio", "bench.version", "bench.threads"),
+    ("bench.errors", "bench.paths", "bench.names", "bench.fileio", "bench.version", "bench.threads",
+     "bench.declared"),
     ("bench.provenance",),
     ("bench.data",),
     ("bench.models",),
