@@ -7,40 +7,67 @@ qrels {query id: {doc id: relevance}}.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic.dataclasses import dataclass
 
 from bench import names
 from bench.data import convert
 from bench.data.retrieval import KINDS, RetrievalData  # noqa: F401 (tasks.KINDS, tasks.RetrievalData: the task API)
+from bench.declared import REQUIRED_TEXT, STRICT, NonBlank, build, expect, one_of, wrong
 from bench.errors import BenchError, Unavailable
 from bench.paths import repo_root
 
-# Question kinds: how a patient names the medicine (or that no passage answers at all).
 FORMATS = ("beir", "squad", "jsonl", "csv", "leaflets")
-_FIELDS = {"name", "format", "path", "questions", "split", "language", "default", "description", "licence", "source",
-           "download", "notes", "paragraphs", "pool"}
+PARAGRAPHS = ("train", "dev", "era")  # the thquad splits of bench.data.split
+_NEEDS_QUESTIONS = "format 'leaflets' needs a 'questions' field naming the questions JSONL file"
+# A task file's free text, as written: a number or a date YAML reads is still the text the file shows.
+Text = Annotated[str, BeforeValidator(str)]
 
 
-@dataclass
+@dataclass(config=STRICT)
 class TaskSpec:
-    name: str
-    format: str
-    path: str
-    yaml_path: str
-    split: str = "test"
-    language: str = "tur-Latn"
-    default: bool = False
-    description: str = ""
-    licence: str = ""
-    source: str = ""
-    download: str = ""
-    notes: str = ""
-    questions: str = ""  # leaflets format: this project's questions, beside the task file
-    paragraphs: str = ""  # squad format: one part (train | dev | era) of the thquad splits in bench.data.split
-    pool: str = ""  # with paragraphs: "all" searches every paragraph of the data, the part's own among distractors
+    name: NonBlank = expect(REQUIRED_TEXT)
+    format: Annotated[NonBlank, one_of(FORMATS, " is '{value}', expected one of " + ", ".join(FORMATS), after=True)] \
+        = expect(REQUIRED_TEXT)
+    path: NonBlank = expect(REQUIRED_TEXT)
+    yaml_path: str = expect(" is not a path")  # where the spec was read from (never the file's to write)
+    split: Text = "test"
+    language: Text = "tur-Latn"
+    default: bool = expect(" must be true or false", False)
+    description: Text = ""
+    licence: Text = ""
+    source: Text = ""
+    download: Text = ""
+    notes: Text = ""
+    # leaflets format: this project's questions, beside the task file (checked when absent too: that format needs it)
+    questions: Text = Field(default="", validate_default=True)
+    paragraphs: Text = ""  # squad format: one part (train | dev | era) of the thquad splits in bench.data.split
+    pool: Text = ""  # with paragraphs: "all" searches every paragraph of the data, the part's own among distractors
+
+    @field_validator("questions", mode="before")
+    @classmethod
+    def _questions_file(cls, v, info: ValidationInfo):
+        if info.data.get("format") == "leaflets" and (not isinstance(v, str) or not v):
+            raise wrong(_NEEDS_QUESTIONS)
+        return v
+
+    @field_validator("paragraphs", mode="before")
+    @classmethod
+    def _thquad_part(cls, v, info: ValidationInfo):
+        if info.data.get("format") != "squad" or v not in PARAGRAPHS:
+            raise wrong("field 'paragraphs' must be 'train', 'dev' or 'era' and needs format 'squad'")
+        return v
+
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _whole_pool(cls, v, info: ValidationInfo):
+        if v != "all" or not info.data.get("paragraphs"):
+            raise wrong("field 'pool' must be 'all' and needs a 'paragraphs' field")
+        return v
 
     def _resolve(self, path: str) -> Path:
         # Relative paths are relative to the task file; ${VAR} lets a user point at their own data folder.
@@ -64,6 +91,9 @@ class TaskSpec:
         return message
 
 
+FIELDS = {f for f in TaskSpec.__dataclass_fields__ if f != "yaml_path"}  # what a task file may write
+
+
 def tasks_dir() -> Path:
     return Path(os.environ.get("BENCH_TASKS_DIR") or repo_root() / "tasks")
 
@@ -79,23 +109,7 @@ def load_spec(path: str | Path) -> TaskSpec:
         raise BenchError(f"{path}{where}: malformed YAML: {getattr(e, 'problem', None) or type(e).__name__}") from None
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: expected a mapping with fields name, format, path")
-    for key in ("name", "format", "path"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise BenchError(f"{path}: field '{key}' is missing or not a non-empty string")
-    unknown = sorted(set(raw) - _FIELDS)
-    if unknown:
-        raise BenchError(f"{path}: unknown field '{unknown[0]}' (allowed: {', '.join(sorted(_FIELDS))})")
-    if raw["format"] not in FORMATS:
-        raise BenchError(f"{path}: field 'format' is '{raw['format']}', expected one of {', '.join(FORMATS)}")
-    if "default" in raw and not isinstance(raw["default"], bool):
-        raise BenchError(f"{path}: field 'default' must be true or false")
-    if raw["format"] == "leaflets" and not isinstance(raw.get("questions"), str):
-        raise BenchError(f"{path}: format 'leaflets' needs a 'questions' field naming the questions JSONL file")
-    if "paragraphs" in raw and (raw["format"] != "squad" or raw["paragraphs"] not in ("train", "dev", "era")):
-        raise BenchError(f"{path}: field 'paragraphs' must be 'train', 'dev' or 'era' and needs format 'squad'")
-    if "pool" in raw and (raw["pool"] != "all" or "paragraphs" not in raw):
-        raise BenchError(f"{path}: field 'pool' must be 'all' and needs a 'paragraphs' field")
-    return TaskSpec(**{k: (str(v) if k != "default" else bool(v)) for k, v in raw.items()}, yaml_path=str(path))
+    return build(TaskSpec, raw, str(path), allowed=FIELDS, required=("name", "format", "path"), yaml_path=str(path))
 
 
 def all_specs() -> list[TaskSpec]:
