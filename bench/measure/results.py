@@ -5,79 +5,101 @@ from __future__ import annotations
 import fcntl
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Annotated
+
+from pydantic.dataclasses import dataclass
 
 from bench import fileio
+from bench.declared import STRICT, Expect, Number, build
 from bench.errors import BenchError
 from bench.measure import stats
 
+# What each field admits once read back from JSON (an int is a fine float, kept as written; a bool is no number).
+Str = Annotated[str, Expect(": expected a string")]
+Num = Annotated[Number | None, Expect(": expected a number or null")]
+Whole = Annotated[int | None, Expect(": expected a whole number or null")]
+Strs = Annotated[list[str] | None, Expect(": expected a list of strings or null")]
+Counts = Annotated[dict[str, int] | None, Expect(": expected an object of counts or null")]
+Nums = Annotated[dict[str, Number] | None, Expect(": expected an object of numbers or null")]
+Obj = Annotated[dict | None, Expect(": expected an object or null")]
+STATUSES = ("ok", "skipped", "failed")
 
-@dataclass
+
+@dataclass(config=STRICT)
 class ResultRecord:
-    task: str
-    model: str
-    variant: str
-    status: str  # ok | skipped | failed
-    reason: str = ""
-    fix: str = ""
-    kind: str = ""
-    loader: str = ""
-    family: str = ""  # lexical | dense | static | student | pipeline (the registry's; reports colour rows by it)
-    source: str = ""
-    ndcg_at_10: float | None = None
-    mrr_at_10: float | None = None
-    recall_at_1: float | None = None
-    recall_at_5: float | None = None
-    recall_at_10: float | None = None
-    n_queries: int | None = None
-    sampled_from: int | None = None  # set when only a seeded sample of the task's questions was scored (max_questions)
-    n_docs: int | None = None
-    encode_seconds: float | None = None
-    params: int | None = None
-    disk_bytes: int | None = None
-    details: str = ""  # per-question file, relative to the results folder
-    stages: list[str] | None = None  # pipelines: their parts as "model [variant]"
-    ndcg_delta_vs_fp32: float | None = None  # against the same model's torch-fp32 (or numpy-fp32) row
+    task: Str
+    model: Str
+    variant: Str
+    status: Str  # ok | skipped | failed
+    reason: Str = ""
+    fix: Str = ""
+    kind: Str = ""
+    loader: Str = ""
+    family: Str = ""  # lexical | dense | static | student | pipeline (the registry's; reports colour rows by it)
+    source: Str = ""
+    ndcg_at_10: Num = None
+    mrr_at_10: Num = None
+    recall_at_1: Num = None
+    recall_at_5: Num = None
+    recall_at_10: Num = None
+    n_queries: Whole = None
+    sampled_from: Whole = None  # set when only a seeded sample of the task's questions was scored (max_questions)
+    n_docs: Whole = None
+    encode_seconds: Num = None
+    params: Whole = None
+    disk_bytes: Whole = None
+    details: Str = ""  # per-question file, relative to the results folder
+    stages: Strs = None  # pipelines: their parts as "model [variant]"
+    ndcg_delta_vs_fp32: Num = None  # against the same model's torch-fp32 (or numpy-fp32) row
     # speed and size, measured in a fresh process per variant (bench/speed.py)
-    load_seconds: float | None = None
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    throughput_per_s: float | None = None
-    peak_rss_mb: float | None = None
-    gflops: float | None = None
+    load_seconds: Num = None
+    latency_p50_ms: Num = None
+    latency_p95_ms: Num = None
+    throughput_per_s: Num = None
+    peak_rss_mb: Num = None
+    gflops: Num = None
     # the machine the timings come from
-    threads: int | None = None
-    peak_gflops: float | None = None
-    cpu: str = ""
-    simd: str = ""
-    libs: str = ""
+    threads: Whole = None
+    peak_gflops: Num = None
+    cpu: Str = ""
+    simd: Str = ""
+    libs: Str = ""
     # provenance: the data (as loaded) and the code each figure came from
-    task_fingerprint: str = ""
-    task_files: dict | None = None  # file name -> sha256
-    code_version: str = ""
+    task_fingerprint: Str = ""
+    task_files: Obj = None  # file name -> sha256
+    code_version: Str = ""
     # questions the task's data left out when it was read (bench/data/convert.py rejects), reason -> count
-    n_dropped: int | None = None
-    dropped: dict[str, int] | None = None
-    created: str = ""
+    n_dropped: Whole = None
+    dropped: Counts = None
+    created: Str = ""
     # statistics (bench/measure/stats.py): per-question nDCG@10 so reports can test differences from this file alone
-    per_query_ndcg: dict[str, float] | None = None  # question id -> nDCG@10
-    ndcg_ci_low: float | None = None  # 95% paired-bootstrap interval of ndcg_at_10
-    ndcg_ci_high: float | None = None
+    per_query_ndcg: Nums = None  # question id -> nDCG@10
+    ndcg_ci_low: Num = None  # 95% paired-bootstrap interval of ndcg_at_10
+    ndcg_ci_high: Num = None
     # repeatable timings (bench/measure/speed.py): p50 and passages/s are medians over interleaved rounds; a spread
     # is ± half the interquartile range of the round figures, in % of the median
-    latency_p50_spread_pct: float | None = None
-    throughput_spread_pct: float | None = None
-    speed_rounds: int | None = None
-    peak_int8_gops: float | None = None  # the machine's int8 GEMM peak (onnxruntime dynamic quantization)
-    peak_kind: str = ""  # which peak `gflops` runs against: fp32 or int8
-    peak_for_variant: float | None = None  # that peak's value: GFLOP/s as % of peak = gflops / peak_for_variant
+    latency_p50_spread_pct: Num = None
+    throughput_spread_pct: Num = None
+    speed_rounds: Whole = None
+    peak_int8_gops: Num = None  # the machine's int8 GEMM peak (onnxruntime dynamic quantization)
+    peak_kind: Str = ""  # which peak `gflops` runs against: fp32 or int8
+    peak_for_variant: Num = None  # that peak's value: GFLOP/s as % of peak = gflops / peak_for_variant
     # questions by kind (brand / ingredient / complaint), where the task gives kinds: kind -> mean nDCG@10
-    ndcg_by_kind: dict[str, float] | None = None
-    n_by_kind: dict[str, int] | None = None
+    ndcg_by_kind: Nums = None
+    n_by_kind: Counts = None
     # where the task holds unanswerable questions: AUROC of the top score and abstention at a dev-chosen threshold
     # (bench/measure/abstention.py summary); `bench search query` reads its threshold
-    abstention: dict | None = None
+    abstention: Obj = None
+
+    def stored_complaint(self) -> str | None:
+        """What a results file may not hold, though a run may build it on the way (an ok row before its scores)."""
+        if self.status not in STATUSES:
+            return f"field 'status': expected one of {', '.join(STATUSES)}"
+        if self.status == "ok" and self.ndcg_at_10 is None:
+            return "field 'ndcg_at_10': expected a number in a record with status ok"
+        return None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -85,40 +107,6 @@ class ResultRecord:
 
 
 _NAMES = {f.name for f in fields(ResultRecord)}
-_NUMBER = (int, float)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, _NUMBER) and not isinstance(v, bool)
-
-
-# What each annotation admits once read back from JSON (an int is a fine float; a bool is no number).
-_CHECKS = {
-    "str": (lambda v: isinstance(v, str), "a string"),
-    "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
-    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
-    "list[str] | None": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
-                         "a list of strings or null"),
-    "dict[str, int] | None": (lambda v: v is None or (isinstance(v, dict) and all(
-        isinstance(n, int) and not isinstance(n, bool) for n in v.values())), "an object of counts or null"),
-    "dict[str, float] | None": (lambda v: v is None or (isinstance(v, dict) and all(_is_number(n) for n in v.values())),
-                                "an object of numbers or null"),
-    "dict | None": (lambda v: v is None or isinstance(v, dict), "an object or null"),
-}
-_EXPECTED = {f.name: _CHECKS[f.type] for f in fields(ResultRecord)}
-
-
-STATUSES = ("ok", "skipped", "failed")
-
-
-def _check_types(path: Path, i: int, rec: dict) -> None:
-    for key, value in rec.items():
-        if key in _EXPECTED and not _EXPECTED[key][0](value):
-            raise BenchError(f"{path}: record [{i}] field '{key}': expected {_EXPECTED[key][1]}")
-    if rec["status"] not in STATUSES:
-        raise BenchError(f"{path}: record [{i}] field 'status': expected one of {', '.join(STATUSES)}")
-    if rec["status"] == "ok" and rec.get("ndcg_at_10") is None:
-        raise BenchError(f"{path}: record [{i}] field 'ndcg_at_10': expected a number in a record with status ok")
 
 
 def write(records: list[ResultRecord], path: Path) -> None:
@@ -147,9 +135,11 @@ def read(path: Path) -> list[ResultRecord]:
     for i, rec in enumerate(raw):
         if not isinstance(rec, dict) or not {"task", "model", "variant", "status"} <= set(rec):
             raise BenchError(f"{path}: record [{i}] lacks one of task, model, variant, status")
-        _check_types(path, i, rec)
         # Unknown keys come from newer versions of the tool; keep what this version understands.
-        out.append(ResultRecord(**{k: v for k, v in rec.items() if k in _NAMES}))
+        record = build(ResultRecord, {k: v for k, v in rec.items() if k in _NAMES}, f"{path}: record [{i}]", sep=" ")
+        if record.stored_complaint():
+            raise BenchError(f"{path}: record [{i}] {record.stored_complaint()}")
+        out.append(record)
     return out
 
 

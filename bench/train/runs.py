@@ -8,7 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import Annotated
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from bench import fileio
+from bench.declared import Expect, Number, build, is_number
 from bench.errors import BenchError
 from bench.models import registry
 
@@ -16,32 +22,32 @@ RUNS_FILE = "training.json"  # in the reports folder: {entry name: that model's 
 DOMAIN_TASK = "drug_leaflets"  # the MLM stage and inverse-cloze pairs read this task's text: said so when they do
 
 
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+Num = Annotated[Number | None, Expect(": expected a number")]
+Nums = Annotated[list[Number] | None, Expect(": expected a list of numbers")]
+Obj = Annotated[dict | None, Expect(": expected an object")]
+Counts = Annotated[dict[str, dict] | None, Expect(": expected an object of per-task counts")]
+PerTask = Annotated[dict | None, Expect(": expected an object of per-task counts")]
 
 
-# Fields the report computes with; anything else in a record is only shown.
-_RUN_CHECKS = {
-    "steps": (lambda v: v is None or is_number(v), "a number"),
-    "wall_seconds": (lambda v: v is None or is_number(v), "a number"),
-    "head_steps": (lambda v: v is None or is_number(v), "a number"),
-    "losses": (lambda v: v is None or (isinstance(v, list) and all(is_number(x) for x in v)), "a list of numbers"),
-    "head_losses": (lambda v: v is None or (isinstance(v, list) and all(is_number(x) for x in v)),
-                    "a list of numbers"),
-    "params": (lambda v: v is None or isinstance(v, dict), "an object"),
-    "data": (lambda v: v is None or isinstance(v, dict), "an object"),
-    "leakage": (lambda v: v is None or (isinstance(v, dict) and all(isinstance(c, dict) for c in v.values())),
-                "an object of per-task counts"),
-    "excluded_eval_questions": (lambda v: v is None or isinstance(v, dict), "an object of per-task counts"),
-}
+@pydantic_dataclass(config=ConfigDict(strict=True, extra="allow"))
+class TrainingRun:
+    """A build's training.json, as far as the reports compute with it; anything else in it is only shown."""
+
+    steps: Num = None  # the table's steps column, with head_steps: "(+N head)"
+    wall_seconds: Num = None  # summed along a train.base chain for the ETA of a rebuild
+    head_steps: Num = None
+    losses: Nums = None  # the loss plot; head_losses continue the curve
+    head_losses: Nums = None
+    params: Obj = None  # what it was built with (recipe params), compared with the registry's
+    data: Obj = None  # file -> sha256 of what it read
+    leakage: Counts = None  # task -> {paragraphs, questions, ...} the build's data shared with that task
+    excluded_eval_questions: PerTask = None  # task -> questions dropped from the training data
 
 
 def _check_run(path: Path, name: str, run) -> None:
     if not isinstance(run, dict):
         raise BenchError(f"{path}: entry '{name}': expected an object (that model's training.json)")
-    for key, (ok, expected) in _RUN_CHECKS.items():
-        if not ok(run.get(key)):
-            raise BenchError(f"{path}: entry '{name}' field '{key}': expected {expected}")
+    build(TrainingRun, run, f"{path}: entry '{name}'", sep=" ", allowed=set(run))
 
 
 def read_runs(path: Path) -> dict:
