@@ -28,6 +28,10 @@ _NEEDS_QUESTIONS = "format 'leaflets' needs a 'questions' field naming the quest
 Text = Annotated[str, BeforeValidator(str)]
 
 
+class NotGiven:
+    """A field the file does not write, told apart from one it writes as null (which reads as the text 'None')."""
+
+
 @dataclass(config=STRICT)
 class TaskSpec:
     name: NonBlank = expect(REQUIRED_TEXT)
@@ -44,16 +48,16 @@ class TaskSpec:
     download: Text = ""
     notes: Text = ""
     # leaflets format: this project's questions, beside the task file (checked when absent too: that format needs it)
-    questions: Text = Field(default="", validate_default=True)
+    questions: Text = Field(default_factory=NotGiven, validate_default=True)
     paragraphs: Text = ""  # squad format: one part (train | dev | era) of the thquad splits in bench.data.split
     pool: Text = ""  # with paragraphs: "all" searches every paragraph of the data, the part's own among distractors
 
     @field_validator("questions", mode="before")
     @classmethod
     def _questions_file(cls, v, info: ValidationInfo):
-        if info.data.get("format") == "leaflets" and (not isinstance(v, str) or not v):
+        if info.data.get("format") == "leaflets" and not isinstance(v, str):
             raise wrong(_NEEDS_QUESTIONS)
-        return v
+        return "" if isinstance(v, NotGiven) else v
 
     @field_validator("paragraphs", mode="before")
     @classmethod
