@@ -210,6 +210,14 @@ def test_the_registry_names_the_entries_never_to_recommend(tmp_path, tiny_model_
     assert lost == {"held": "lost", "shipped": "lost", "unjudged": "not judged", "bm25 + shipped": "lost"}
 
 
+def test_a_shipped_trained_entry_with_no_verdict_counts_as_not_judged(tmp_path, tiny_model_dir):
+    """A verdict left out must not let a trained entry into the recommendations unjudged."""
+    extra = (TRAINED.format(name="held", hold=", hold_out: era", unseen="")
+             + TRAINED.format(name="silent", hold="", unseen=""))
+    lost = registry.lost_on_unseen_topics(registry.load_registry(_registry(tmp_path, tiny_model_dir, extra)))
+    assert lost == {"silent": "not judged"}
+
+
 @pytest.mark.parametrize("unseen,expect", [
     ("{verdict: fine}", "unseen_topics.verdict' must be one of kept, lost, not judged"),
     ("{verdict: lost, why: x}", "unknown field 'unseen_topics.why'"),

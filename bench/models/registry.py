@@ -148,6 +148,8 @@ def lost_on_unseen_topics(entries: list[ModelEntry]) -> dict[str, str]:
     topics, or never judged there. Pipelines with such a stage inherit its verdict."""
     out = {e.name: e.unseen_topics["verdict"] for e in entries
            if e.unseen_topics.get("verdict") in EXCLUDED_VERDICTS}
+    # A shipped trained entry that declares no verdict was never judged: it must not slip into a recommendation.
+    out |= {e.name: "not judged" for e in entries if e.train and not e.train.get("hold_out") and not e.unseen_topics}
     for e in entries:
         hit = next((out[stage_name(s)] for s in e.stages if stage_name(s) in out), None)
         if hit and e.name not in out:
