@@ -88,10 +88,10 @@ train-full: $(STAMP) wheels
 # The corpus-size sweep (bench scale) on drug_leaflets, into reports/scale.{json,md} and the plots. Sized for two
 # cores: BM25 and the sadedegel static model to 10^6 passages (at 10^6 exact search and IVF-PQ, which trains in a few
 # minutes: an HNSW build over a million vectors per precision costs more than the whole sweep here), e5-small int8
-# and the hybrid to 10^4 (their encoding runs at ~10 passages/s here; scale.md gives passages/s x N beyond that,
+# and the hybrid to 10^4 (their encoding runs at 10-30 passages/s here; scale.md gives passages/s x N beyond that,
 # marked extrapolated). Each passage is embedded once and cached, so an interrupted run resumes where it stopped.
-# Progress bars carry an ETA. On the shared machine each line was run on its own, the 10^6 line one model at a time
-# (README, "At the size of a real corpus": about 45-50 min estimated for the whole target on a quiet machine).
+# Progress bars carry an ETA. Measured end to end from an empty cache: 39.5 min on two cores, the first half shared
+# with other jobs (README, "At the size of a real corpus").
 # The names: models.yaml's profiles scale-static and scale-dense.
 SCALE_TASK := drug_leaflets
 
