@@ -108,7 +108,7 @@ def test_int8_codes_are_sentence_transformers_codes():
 @pytest.mark.parametrize("index", ["exact", "hnsw"])
 def test_every_precision_finds_the_near_duplicates(index):
     from bench.index import PRECISIONS, build, supports
-    from bench.scale import ann_recall
+    from bench.scale_rows import ann_recall
 
     v = _unit_rows(2000, 32)
     q = v[:20] + 0.05 * _unit_rows(20, 32, seed=3)
@@ -124,7 +124,7 @@ def test_ivfpq_recall_against_exact_and_its_bytes_per_vector():
     and a vector costs its PQ code (m sub-vectors x nbits) plus its id, far below fp32's 4 bytes per dimension."""
     from bench.index import build
     from bench.index import ivfpq
-    from bench.scale import ann_recall
+    from bench.scale_rows import ann_recall
 
     v = _unit_rows(4000, 32)
     q = v[:40] + 0.05 * _unit_rows(40, 32, seed=3)
@@ -329,7 +329,7 @@ def test_centring_keeps_the_ranking_and_rescues_sign_bits():
     """Vectors that share one dominant direction (as a static model's do): sign bits of the raw vectors say almost
     nothing; centred on the passages' mean they find most of exact search's top 10, and exact search is unchanged."""
     from bench.index import build
-    from bench.scale import ann_recall
+    from bench.scale_rows import ann_recall
 
     v = _unit_rows(3000, 48) * 0.3 + 1.0
     v /= np.linalg.norm(v, axis=1, keepdims=True)
