@@ -43,7 +43,7 @@ def ordered_runs(runs: dict, entries: list) -> list[tuple[str, dict]]:
 
 def header(ordered: list[tuple[str, dict]], runs: dict, entries: list, ok: list[ResultRecord]) -> list[str]:
     lines = ["# Trained models: ablation", "",
-             "Built with `python -m bench train NAME` (bench/train/recipes.py) and scored by `python -m bench run`. "
+             "Built with `python -m bench train NAME` (bench/train/recipes/, one module a recipe) and scored by `python -m bench run`. "
              f"Every figure comes from the stored records: each model's training.json (copied into {RUNS_FILE} "
              "beside results.json) and results.json; nothing is recomputed here.", ""]
     for name, run in ordered:
