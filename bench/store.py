@@ -204,8 +204,6 @@ class Writer:
 
     def __init__(self, index: Path, old: Store | None):
         self.index, self.table = index, None
-        # The ANN index was just built on compacted files: the commit must not optimize at all (see commit).
-        self.fresh_index = False
         if old is not None:
             self.table = old.table
             self.table.checkout_latest()
@@ -240,21 +238,14 @@ class Writer:
         n = self.table.count_rows()
         self.table.create_index(metric="dot", vector_column_name="vector", index_type=ANN["type"],
                                 num_partitions=max(1, int(np.sqrt(n) / 4)))
-        self.fresh_index = True
         return dict(ANN)
 
     def commit(self, manifest: dict) -> None:
         import warnings
 
-        if not self.fresh_index:
-            self.table.optimize()  # compacts the small files of many adds and deletes; a new version if it did
+        self.table.optimize()  # compacts the small files of many adds and deletes; a new version if it did
         manifest = {**manifest, "version": self.table.version}
         fileio.write_atomic(self.index / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
-        if self.fresh_index:
-            # LanceDB's only way to drop old versions (without pylance) is optimize(), which also merges the ANN
-            # index into a new one: on a fresh index that is the whole build again (20 min at 10^6). The files the
-            # compaction replaced stay on disk until the next change's commit removes them.
-            return
         # Only now may older versions go (until the rename, the old manifest named one of them). Nothing is left
         # to compact, so this commits no version of its own and the manifest's stays the latest.
         with warnings.catch_warnings():

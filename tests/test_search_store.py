@@ -58,27 +58,6 @@ def test_a_large_bi_encoder_index_gets_an_ann_index_that_finds_the_exact_hits(tm
 
 
 @pytest.mark.slow
-def test_committing_a_fresh_ann_index_does_not_rebuild_it(tmp_path, tiny_registry, small_ann, monkeypatch):
-    """The index is trained on compacted files, so the commit has nothing to compact: an optimize() there merges the
-    fresh index into a new one (at 10^6 passages, the whole 20-minute build again, twice)."""
-    folder, idx = tmp_path / "docs", tmp_path / "idx"
-    write_folder(folder, 320)
-    built = {}
-    real_ann = store.Writer.ann
-
-    def ann(self, wanted, had):
-        out = real_ann(self, wanted, had)
-        built["version"] = self.table.version
-        return out
-
-    monkeypatch.setattr(store.Writer, "ann", ann)
-    search.build(folder, tiny(tiny_registry), "tiny", "torch-fp32", idx)
-    opened = store.open_store(idx)
-    opened.table.checkout_latest()
-    assert opened.manifest["version"] == built["version"] == opened.table.version
-
-
-@pytest.mark.slow
 def test_ann_index_takes_new_and_deleted_files_incrementally(tmp_path, tiny_registry, small_ann, capsys):
     folder, idx = tmp_path / "docs", tmp_path / "idx"
     write_folder(folder, 320)
