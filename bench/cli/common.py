@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
+from bench import threads as bench_threads
 from bench.models import loaders, registry
 from bench.errors import BenchError
 
@@ -72,12 +72,7 @@ def nonempty_question(text: str, flag: str) -> str:
 
 def threads(args) -> int:
     """--threads, else BENCH_THREADS, else every core; a bad environment value is named, not a traceback."""
-    if args.threads:
-        return args.threads
-    try:
-        return positive_int(os.environ.get("BENCH_THREADS") or str(os.cpu_count() or 1))
-    except argparse.ArgumentTypeError:
-        raise BenchError("environment variable BENCH_THREADS: expected a whole number of 1 or more") from None
+    return args.threads or bench_threads.count()
 
 
 def positive_int(text: str) -> int:

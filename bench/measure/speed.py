@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from bench import threads as bench_threads
 from bench.measure import speed_cache
 from bench.measure.peaks import PeakTimer, peaks_key
 from bench.measure.stats import spread_pct
@@ -80,7 +81,7 @@ class Worker:
         self._err = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # never a full pipe
         # The worker imports this very `bench`, not whichever one the interpreter would find from its directory.
         root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "BENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+        env = {**os.environ, bench_threads.VARIABLE: str(threads), "OMP_NUM_THREADS": str(threads),
                "TOKENIZERS_PARALLELISM": "false",
                "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.measure.timing"], stdin=subprocess.PIPE,
